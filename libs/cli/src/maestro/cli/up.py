@@ -1,0 +1,209 @@
+"""``maestro up``: the whole mesh as separate processes on the embedded default.
+
+Starts every service as its own process (``python -m maestro.services.<svc>``),
+waits until each gRPC service reports SERVING and the gateway answers HTTP, prints
+a table, then supervises: Ctrl-C/SIGTERM stops all of them (SIGTERM, then SIGKILL
+after a grace period), and a service that dies is reported and brings the mesh
+down with a non-zero exit code. Children get PR_SET_PDEATHSIG, so even a killed
+``maestro up`` leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from maestro.cli.mesh import SERVICES, child_environment, load_settings
+from maestro.runtime.clients import probe_health
+from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    """One service process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    address: str
+    metrics: str
+    log_path: Path
+    status: str = "STARTING"
+
+
+async def service_status(name: str, address: str, timeout: float = 1.0) -> str:
+    """SERVING/NOT_SERVING/UNREACHABLE for a gRPC service; SERVING/UNREACHABLE
+    for the gateway (its liveness endpoint)."""
+    if name in GRPC_SERVICES:
+        return await probe_health(address, timeout=timeout)
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(f"http://{address}/healthz")
+        return "SERVING" if response.status_code == 200 else f"HTTP_{response.status_code}"
+    except httpx.HTTPError:
+        return "UNREACHABLE"
+
+
+def status_table(rows: list[tuple[str, str, str, str, str]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("service", "pid", "address", "metrics", "health"):
+        table.add_column(column)
+    for service, pid, address, metrics, health in rows:
+        style = "green" if health == "SERVING" else "red"
+        table.add_row(service, pid, address, metrics, f"[{style}]{health}[/{style}]")
+    return table
+
+
+class Mesh:
+    """The supervised set of service processes."""
+
+    def __init__(self, data_dir: Path, console: Console, *, log_format: str = "json") -> None:
+        self.data_dir = data_dir.resolve()
+        self.console = console
+        self.log_format = log_format
+        self.children: list[Child] = []
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        env_by_service = child_environment(self.data_dir)
+        for name in ALL_SERVICES:
+            env = {**os.environ, **env_by_service[name]}
+            env[f"{SERVICES[name].env_prefix()}LOG_FORMAT"] = self.log_format
+            settings = load_settings(name, self.data_dir)
+            log_path = logs / f"{name}.log"
+            with log_path.open("ab") as log_file:
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-m", SERVICES[name].module],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                )
+            metrics_port = getattr(settings, "metrics_port", None)
+            self.children.append(
+                Child(
+                    name=name,
+                    process=process,
+                    address=f"{settings.host}:{settings.port}",
+                    metrics=(
+                        f"http://{settings.host}:{metrics_port}/metrics"
+                        if name in GRPC_SERVICES and metrics_port
+                        else f"http://{settings.host}:{settings.port}/metrics"
+                    ),
+                    log_path=log_path,
+                )
+            )
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children if c.process.poll() is not None]
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """True once every service is SERVING; False on timeout or a death."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.dead():
+                return False
+            statuses = await asyncio.gather(
+                *(service_status(c.name, c.address) for c in self.children)
+            )
+            for child, status in zip(self.children, statuses, strict=True):
+                child.status = status
+            if all(s == "SERVING" for s in statuses):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    def table(self, title: str) -> Table:
+        rows = []
+        for c in self.children:
+            code = c.process.poll()
+            health = c.status if code is None else f"EXITED({code})"
+            rows.append((c.name, str(c.process.pid), c.address, c.metrics, health))
+        return status_table(rows, title)
+
+    def report_failures(self) -> None:
+        for child in self.dead():
+            self.console.print(
+                f"[red]{child.name} exited with code {child.process.returncode}[/red]; "
+                f"last log lines ({child.log_path}):"
+            )
+            lines = child.log_path.read_text(errors="replace").splitlines()[-15:]
+            for line in lines:
+                self.console.print(f"  {line}", markup=False, highlight=False)
+
+    def stop(self, grace: float = 8.0) -> bool:
+        """SIGTERM everyone (gateway first), SIGKILL what is left after
+        ``grace``; True if every process exited by itself with code 0."""
+        clean = True
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in self.children:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                code = child.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+                self.console.print(f"[red]{child.name} did not stop in {grace:.0f}s; killed[/red]")
+                clean = False
+                continue
+            if code not in (0, -signal.SIGTERM):
+                clean = False
+        return clean
+
+
+async def run_up(data_dir: Path, *, ready_timeout: float, log_format: str) -> int:
+    """Starts the mesh and supervises it until a signal or a death; exit code."""
+    console = Console()
+    mesh = Mesh(data_dir, console, log_format=log_format)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    mesh.start()
+    exit_code = 0
+    try:
+        ready = await mesh.wait_ready(ready_timeout)
+        console.print(mesh.table(f"maestro mesh ({mesh.data_dir})"))
+        if not ready:
+            console.print("[red]the mesh did not become ready[/red]")
+            mesh.report_failures()
+            return 1
+        console.print("[green]all services SERVING[/green]; Ctrl-C stops them", highlight=False)
+        while not stop.is_set():
+            if mesh.dead():
+                mesh.report_failures()
+                exit_code = 1
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+    finally:
+        console.print("stopping services ...")
+        if not mesh.stop():
+            exit_code = 1
+        console.print("stopped" if exit_code == 0 else "[red]stopped with failures[/red]")
+    return exit_code

@@ -1,0 +1,229 @@
+"""Typed gRPC clients for calls between Maestro services.
+
+Every call has a deadline; request id, caller service and caller identity are
+copied from the call being served onto the outgoing metadata; W3C trace context is
+injected by the OpenTelemetry client interceptor; and failures come back as the
+typed :class:`MaestroError` subclasses, never as raw ``grpc.RpcError``.
+
+Retries are grpc's own retry policy (service config), generated from the protos:
+only methods declared ``idempotency_level = IDEMPOTENT`` or ``NO_SIDE_EFFECTS``
+retry, only on ``UNAVAILABLE``/``RESOURCE_EXHAUSTED``, with exponential backoff,
+inside the call's deadline, and under a channel-wide retry budget (throttling).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.sdk.trace import TracerProvider
+
+from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
+from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_pb_grpc
+from maestro.runtime import context
+from maestro.runtime.errors import MaestroError, NotFoundError
+from maestro.runtime.status import from_rpc_error
+
+_Response = TypeVar("_Response", bound=Message)
+_RETRYABLE_LEVELS = (
+    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+    descriptor_pb2.MethodOptions.IDEMPOTENT,
+)
+
+
+def idempotent_methods(service: ServiceDescriptor) -> list[str]:
+    """Names of the methods the proto declares safe to retry."""
+    return [
+        m.name
+        for m in service.methods
+        if m.GetOptions().idempotency_level in _RETRYABLE_LEVELS
+    ]
+
+
+def retry_service_config(
+    services: Iterable[ServiceDescriptor],
+    *,
+    max_attempts: int = 4,
+    initial_backoff_seconds: float = 0.05,
+    max_backoff_seconds: float = 1.0,
+    backoff_multiplier: float = 2.0,
+) -> str:
+    """grpc service-config JSON retrying exactly the idempotent methods."""
+    names = [
+        {"service": svc.full_name, "method": method}
+        for svc in services
+        for method in idempotent_methods(svc)
+    ]
+    config: dict[str, Any] = {
+        "methodConfig": [],
+        # A retry budget: retries stop when more than half the recent calls failed.
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
+    if names:
+        config["methodConfig"].append(
+            {
+                "name": names,
+                "retryPolicy": {
+                    "maxAttempts": max_attempts,
+                    "initialBackoff": f"{initial_backoff_seconds}s",
+                    "maxBackoff": f"{max_backoff_seconds}s",
+                    "backoffMultiplier": backoff_multiplier,
+                    "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                },
+            }
+        )
+    return json.dumps(config)
+
+
+class _ContextInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
+):
+    """Adds request id, caller service and identity to every outgoing call."""
+
+    def __init__(self, caller: str) -> None:
+        self._caller = caller
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        for key, value in context.outgoing_metadata(self._caller):
+            if key not in metadata:
+                metadata[key] = value
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=details.timeout,
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+def open_channel(
+    address: str,
+    *,
+    caller: str,
+    services: Iterable[ServiceDescriptor] = (),
+    tracer_provider: TracerProvider | None = None,
+    max_message_bytes: int = 8 * 1024 * 1024,
+) -> grpc.aio.Channel:
+    """An insecure (loopback/Envoy-sidecar) channel with retries and propagation."""
+    options = [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", retry_service_config(services)),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    interceptors: list[Any] = [
+        *aio_client_interceptors(tracer_provider=tracer_provider),
+        _ContextInterceptor(caller),
+    ]
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+class ServiceClient:
+    """Base of the typed clients: deadline and error mapping on every call."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        self._channel = channel
+        self._timeout = timeout
+        self._address = address
+
+    async def _unary(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable,
+        request: Message,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        try:
+            return await method(request, timeout=timeout or self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, peer=self._address) from exc
+
+    async def _stream(
+        self,
+        method: grpc.aio.UnaryStreamMultiCallable,
+        request: Message,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Any]:
+        call = method(request, timeout=timeout)
+        try:
+            async for item in call:
+                yield item
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, peer=self._address) from exc
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class HealthClient(ServiceClient):
+    """The standard gRPC health protocol."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = health_pb2_grpc.HealthStub(channel)
+
+    async def check(self, service: str = "") -> str:
+        """``SERVING``, ``NOT_SERVING``, ... for ``service`` ("" = the server)."""
+        response = await self._unary(
+            self._stub.Check, health_pb2.HealthCheckRequest(service=service)
+        )
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+async def probe_health(address: str, *, service: str = "", timeout: float = 1.0) -> str:
+    """One health check over a fresh channel: status name, or ``UNREACHABLE``."""
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        return await HealthClient(channel, timeout=timeout, address=address).check(service)
+    except NotFoundError:
+        return "SERVICE_UNKNOWN"
+    except MaestroError:
+        return "UNREACHABLE"
+    finally:
+        await channel.close()
+
+
+
+class CompilerClient(ServiceClient):
+    """Typed client of ``maestro.compiler.v1.CompilerService``."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        compiler_pb.DESCRIPTOR.services_by_name["CompilerService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = compiler_pb_grpc.CompilerServiceStub(channel)
+
+    async def validate_workflow(
+        self, request: compiler_pb.ValidateWorkflowRequest
+    ) -> compiler_pb.ValidateWorkflowResponse:
+        """Diagnostics for a source document (invalid documents are not errors)."""
+        response: compiler_pb.ValidateWorkflowResponse = await self._unary(
+            self._stub.ValidateWorkflow, request
+        )
+        return response
+
+    async def digest_workflow(
+        self, request: compiler_pb.DigestWorkflowRequest
+    ) -> compiler_pb.DigestWorkflowResponse:
+        """Canonical digest of a source document."""
+        response: compiler_pb.DigestWorkflowResponse = await self._unary(
+            self._stub.DigestWorkflow, request
+        )
+        return response

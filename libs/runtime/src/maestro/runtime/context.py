@@ -1,0 +1,136 @@
+"""Call context: request id and caller identity for the current RPC.
+
+Set by the server interceptor from incoming metadata, read by domain code and
+logging, and copied onto outgoing calls by the client interceptor, so a request id
+and the caller's identity follow a request across services. Identity travels as
+plain metadata keys (grpcurl-friendly); only the gateway creates it from a
+verified token, and in production Envoy's mTLS keeps outsiders from forging it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+REQUEST_ID_KEY = "x-request-id"
+CALLER_SERVICE_KEY = "x-maestro-caller"
+TENANT_KEY = "x-maestro-tenant"
+SUBJECT_KEY = "x-maestro-subject"
+ROLES_KEY = "x-maestro-roles"
+CLEARANCE_KEY = "x-maestro-clearance"
+PURPOSE_KEY = "x-maestro-purpose"
+LEGAL_BASIS_KEY = "x-maestro-legal-basis"
+REASON_KEY = "x-maestro-reason"
+
+IDENTITY_KEYS = (
+    TENANT_KEY,
+    SUBJECT_KEY,
+    ROLES_KEY,
+    CLEARANCE_KEY,
+    PURPOSE_KEY,
+    LEGAL_BASIS_KEY,
+    REASON_KEY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller (mirrors ``maestro.common.v1.Principal``)."""
+
+    tenant: str = ""
+    subject: str = ""
+    roles: tuple[str, ...] = ()
+    clearance: str = ""
+    purpose: str = ""
+    legal_basis: str = ""
+    reason_for_access: str = ""
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.subject
+
+    def to_metadata(self) -> list[tuple[str, str]]:
+        """Metadata pairs for an outgoing call; empty fields are left out."""
+        pairs = [
+            (TENANT_KEY, self.tenant),
+            (SUBJECT_KEY, self.subject),
+            (ROLES_KEY, ",".join(self.roles)),
+            (CLEARANCE_KEY, self.clearance),
+            (PURPOSE_KEY, self.purpose),
+            (LEGAL_BASIS_KEY, self.legal_basis),
+            (REASON_KEY, self.reason_for_access),
+        ]
+        return [(k, v) for k, v in pairs if v]
+
+    @classmethod
+    def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]]) -> Principal:
+        """Reads the identity keys from incoming metadata; others are ignored."""
+        values = {k: v.decode() if isinstance(v, bytes) else v for k, v in metadata}
+        roles = tuple(r.strip() for r in values.get(ROLES_KEY, "").split(",") if r.strip())
+        return cls(
+            tenant=values.get(TENANT_KEY, ""),
+            subject=values.get(SUBJECT_KEY, ""),
+            roles=roles,
+            clearance=values.get(CLEARANCE_KEY, ""),
+            purpose=values.get(PURPOSE_KEY, ""),
+            legal_basis=values.get(LEGAL_BASIS_KEY, ""),
+            reason_for_access=values.get(REASON_KEY, ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What is known about the call being served."""
+
+    request_id: str = ""
+    principal: Principal = field(default_factory=Principal)
+    caller_service: str = ""
+    method: str = ""
+    execution_id: str = ""
+    step_id: str = ""
+
+
+_current: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
+    "maestro_call_context", default=CallContext()
+)
+
+
+def current() -> CallContext:
+    """The context of the call being served (an empty one outside any call)."""
+    return _current.get()
+
+
+def new_request_id() -> str:
+    """A fresh request id (UUID4, hex with dashes)."""
+    return str(uuid.uuid4())
+
+
+@contextmanager
+def bind(ctx: CallContext) -> Iterator[CallContext]:
+    """Makes ``ctx`` current inside the ``with`` block."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def bind_fields(**changes: str) -> Iterator[CallContext]:
+    """Binds the current context with some fields changed (e.g. execution_id)."""
+    with bind(replace(current(), **changes)) as ctx:
+        yield ctx
+
+
+def outgoing_metadata(service_name: str) -> list[tuple[str, str]]:
+    """Metadata an outgoing call carries: request id, caller service, identity."""
+    ctx = current()
+    pairs = [
+        (REQUEST_ID_KEY, ctx.request_id or new_request_id()),
+        (CALLER_SERVICE_KEY, service_name),
+    ]
+    pairs.extend(ctx.principal.to_metadata())
+    return pairs

@@ -1,0 +1,44 @@
+"""Background work that repeats on an interval, owned by a server's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("maestro.periodic")
+
+
+class Periodic:
+    """Calls ``fn`` every ``interval`` seconds until stopped.
+
+    A failing call is logged and does not stop the schedule; ``stop`` cancels the
+    pending wait (or the running call) and returns once the task has ended.
+    """
+
+    def __init__(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
+        self._name = name
+        self._interval = interval
+        self._fn = fn
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._fn()
+            except Exception:
+                log.exception("periodic task %s failed", self._name)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None

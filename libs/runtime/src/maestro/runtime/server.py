@@ -1,0 +1,232 @@
+"""The ``grpc.aio`` server bootstrap every Maestro service uses.
+
+A service describes itself with a :class:`ServiceSpec` (servicers, readiness
+checks, shutdown hooks); :class:`GrpcServer` adds the rest the same way for all:
+interceptors (tracing, context, metrics, errors), standard health driven by the
+readiness checks, server reflection, a Prometheus ``/metrics`` endpoint, and a
+graceful stop (NOT_SERVING, then ``stop(grace)``, then the hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from maestro.runtime.health import Check, Readiness
+from maestro.runtime.interceptors import ServerInterceptor
+from maestro.runtime.logs import configure_logging
+from maestro.runtime.metrics import MetricsServer, RpcMetrics
+from maestro.runtime.settings import ServiceSettings
+from maestro.runtime.tracing import build_tracer_provider
+
+log = logging.getLogger("maestro.server")
+
+AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service contributes to its server.
+
+    Attributes:
+        name: short service name, e.g. ``registry``.
+        servicers: ``(add_XServicer_to_server, servicer)`` pairs.
+        service_names: full gRPC service names served (for health/reflection),
+            e.g. ``maestro.registry.v1.RegistryService``.
+        checks: named readiness checks; health is SERVING only while all pass.
+        on_stop: async hooks run after the server stopped (close stores, channels).
+    """
+
+    name: str
+    servicers: Sequence[tuple[AddServicer, object]]
+    service_names: Sequence[str]
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+
+
+class Server(Protocol):
+    """Anything ``serve_until_signal`` can run: a gRPC server or the gateway."""
+
+    name: str
+    port: int
+
+    async def stop(self, grace: float | None = None) -> None: ...
+
+
+class GrpcServer:
+    """A started Maestro gRPC server (see :func:`start_grpc_server`)."""
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        settings: ServiceSettings,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.settings = settings
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            spec.name, settings.trace_exporter, settings.otlp_endpoint
+        )
+        self._owns_provider = tracer_provider is None
+        self.registry = CollectorRegistry()
+        self.metrics = RpcMetrics(self.registry, spec.name)
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self.server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(tracer_provider=self.tracer_provider),
+                ServerInterceptor(spec.name, self.metrics),
+            ],
+            options=options,
+        )
+        self.health = health.aio.HealthServicer()
+        self.readiness = Readiness(
+            self.health,
+            spec.service_names,
+            spec.checks,
+            settings.readiness_interval_seconds,
+            self.metrics,
+        )
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    async def start(self) -> int:
+        """Binds, starts serving and runs the first readiness check.
+
+        Returns the bound port (useful with ``port=0``).
+        """
+        await self.readiness.mark_not_serving()
+        for add, servicer in self.spec.servicers:
+            add(servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (
+                *self.spec.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise OSError(f"{self.name}: cannot bind {self.settings.host}:{self.settings.port}")
+        if self.settings.metrics_port is not None:
+            self._metrics_server = MetricsServer(
+                self.registry, self.settings.metrics_host, self.settings.metrics_port
+            )
+            self.metrics_port = self._metrics_server.port
+        await self.server.start()
+        await self.readiness.start()
+        log.info(
+            "%s serving on %s",
+            self.name,
+            self.address,
+            extra={"port": self.port, "metrics_port": self.metrics_port, "ready": self.readiness.ready},
+        )
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, then stop with ``grace`` seconds for in-flight RPCs."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.grace_seconds if grace is None else grace
+        log.info("%s stopping", self.name, extra={"grace_seconds": grace})
+        await self.readiness.shutdown()
+        try:
+            await self.server.stop(grace)
+        finally:
+            for hook in self.spec.on_stop:
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("%s: shutdown hook failed", self.name)
+            if self._metrics_server is not None:
+                self._metrics_server.stop()
+            if self._owns_provider:
+                self.tracer_provider.shutdown()
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def start_grpc_server(
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    tracer_provider: TracerProvider | None = None,
+) -> GrpcServer:
+    """Builds and starts a server for ``spec``; returns it with its bound port."""
+    server = GrpcServer(spec, settings, tracer_provider)
+    await server.start()
+    return server
+
+
+async def serve_until_signal(
+    starters: Sequence[Callable[[], Awaitable[Server]]],
+    *,
+    service: str,
+    log_level: str = "INFO",
+    log_format: str = "json",
+) -> None:
+    """Starts servers, runs until SIGTERM/SIGINT, then stops them in reverse.
+
+    Used by ``python -m maestro.services.<svc>`` and ``maestro serve``; several
+    starters run several services in one process.
+    """
+    configure_logging(service, log_level, log_format)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    servers: list[Server] = []
+    try:
+        for start in starters:
+            servers.append(await start())
+        await stop.wait()
+    finally:
+        for server in reversed(servers):
+            await server.stop()
+
+
+class LogSettings(Protocol):
+    """The part of any service's settings that ``run`` needs."""
+
+    log_level: str
+    log_format: str
+
+
+def run(
+    service: str,
+    settings: LogSettings,
+    create_server: Callable[[Any], Awaitable[Server]],
+) -> None:
+    """Entry point of ``python -m maestro.services.<service>``: one service alone."""
+    asyncio.run(
+        serve_until_signal(
+            [lambda: create_server(settings)],
+            service=service,
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+        )
+    )

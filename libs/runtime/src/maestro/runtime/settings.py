@@ -1,0 +1,85 @@
+"""Typed settings shared by every service.
+
+Each service subclasses :class:`ServiceSettings` with its own environment prefix
+(``MAESTRO_<SVC>_``), its default ports and any settings of its own. This module
+(through pydantic-settings) is the only place that reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Default ports of the mesh, in one place: gRPC port and Prometheus /metrics port.
+DEFAULT_GRPC_PORTS: dict[str, int] = {
+    "compiler": 50051,
+    "registry": 50052,
+    "scheduler": 50053,
+    "executor": 50054,
+    "policy": 50055,
+    "signer": 50056,
+}
+DEFAULT_METRICS_PORTS: dict[str, int] = {
+    "compiler": 9451,
+    "registry": 9452,
+    "scheduler": 9453,
+    "executor": 9454,
+    "policy": 9455,
+    "signer": 9456,
+}
+DEFAULT_GATEWAY_PORT = 8080
+GRPC_SERVICES: tuple[str, ...] = tuple(DEFAULT_GRPC_PORTS)
+"""The six gRPC services, in start-up order (dependencies first is not
+required: clients connect lazily and health reflects readiness)."""
+ALL_SERVICES: tuple[str, ...] = (*GRPC_SERVICES, "gateway")
+
+
+def default_address(service: str) -> str:
+    """Loopback address of a service on its default port."""
+    return f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every server has. Subclasses set ``env_prefix`` and defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface the gRPC server binds to.")
+    port: int = Field(0, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    metrics_host: str = Field("127.0.0.1", description="Interface of the /metrics server.")
+    metrics_port: int | None = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics HTTP server; 0 picks a free one; "
+        "None disables it.",
+    )
+    data_dir: Path = Field(
+        Path(".maestro/data"), description="Directory for this service's embedded state."
+    )
+    log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line; text: for humans."
+    )
+    trace_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="Where finished spans go."
+    )
+    otlp_endpoint: str = Field(
+        "127.0.0.1:4317", description="OTLP/gRPC collector address when trace_exporter=otlp."
+    )
+    grace_seconds: float = Field(
+        5.0, ge=0, description="How long in-flight RPCs may finish on shutdown."
+    )
+    readiness_interval_seconds: float = Field(
+        2.0, gt=0, description="How often readiness checks re-run to drive gRPC health."
+    )
+    client_timeout_seconds: float = Field(
+        5.0, gt=0, description="Default deadline of calls this service makes to peers."
+    )
+    max_message_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Largest gRPC message accepted or sent."
+    )
+

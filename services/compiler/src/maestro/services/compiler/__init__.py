@@ -1,0 +1,1 @@
+"""The compiler service: stateless validation, digest and compilation of workflows."""

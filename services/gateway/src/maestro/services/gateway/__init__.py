@@ -1,0 +1,1 @@
+"""The gateway: REST (and later GraphQL/SSE) in front of the gRPC services."""

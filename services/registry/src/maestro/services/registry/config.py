@@ -1,0 +1,34 @@
+"""Settings of the registry service (environment prefix ``MAESTRO_REGISTRY_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from maestro.runtime.settings import (
+    DEFAULT_GRPC_PORTS,
+    DEFAULT_METRICS_PORTS,
+    ServiceSettings,
+    default_address,
+)
+
+
+class RegistrySettings(ServiceSettings):
+    """Registry settings: its database and the compiler it validates with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True
+    )
+
+    port: int = Field(DEFAULT_GRPC_PORTS["registry"], ge=0, le=65535, description="gRPC port.")
+    metrics_port: int | None = Field(
+        DEFAULT_METRICS_PORTS["registry"], ge=0, le=65535, description="/metrics port."
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL (postgresql+psycopg://...); empty means SQLite "
+        "<data_dir>/registry.db.",
+    )
+    compiler_address: str = Field(
+        default_address("compiler"), description="host:port of the compiler service."
+    )

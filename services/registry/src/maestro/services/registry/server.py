@@ -1,0 +1,59 @@
+"""The registry's gRPC server."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from maestro.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
+from maestro.runtime import db
+from maestro.runtime.clients import CompilerClient, open_channel
+from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
+from maestro.services.registry.clients import CompilerValidator
+from maestro.services.registry.config import RegistrySettings
+from maestro.services.registry.service import Registry
+from maestro.services.registry.servicer import RegistryServicer
+from maestro.services.registry.store import RegistryStore
+
+SERVICE_NAME = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+
+
+async def create_server(
+    settings: RegistrySettings, *, tracer_provider: TracerProvider | None = None
+) -> GrpcServer:
+    """Starts a registry server; ``server.port`` is the bound port."""
+    engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "registry"))
+    store = RegistryStore(engine)
+    await store.create_schema()
+
+    async def close() -> None:
+        await channel.close()
+        await engine.dispose()
+
+    # The tracer provider is the server's; build the server first, then the channel
+    # that uses it, so outgoing calls are children of the incoming span.
+    spec = ServiceSpec(
+        name="registry",
+        servicers=[],
+        service_names=[SERVICE_NAME],
+        # Readiness is the registry's own database only: reads keep working while
+        # the compiler is down, and writes then fail with a typed UNAVAILABLE.
+        checks={"database": db.pinger(engine)},
+        on_stop=[close],
+    )
+    server = GrpcServer(spec, settings, tracer_provider)
+    channel = open_channel(
+        settings.compiler_address,
+        caller="registry",
+        services=CompilerClient.SERVICES,
+        tracer_provider=server.tracer_provider,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    compiler_client = CompilerClient(
+        channel, timeout=settings.client_timeout_seconds, address=settings.compiler_address
+    )
+    registry = Registry(store, CompilerValidator(compiler_client))
+    spec.servicers = [
+        (registry_service_pb2_grpc.add_RegistryServiceServicer_to_server, RegistryServicer(registry))
+    ]
+    await server.start()
+    return server

@@ -1,0 +1,34 @@
+"""The scheduler's gRPC server.
+
+It owns its database from the start (readiness is the database answering); its
+RPCs are registered here as they are built.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from maestro.scheduler.v1 import scheduler_service_pb2
+from maestro.runtime import db
+from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
+from maestro.services.scheduler.config import SchedulerSettings
+
+SERVICE_NAMES = (
+    scheduler_service_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name,
+    scheduler_service_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name,
+)
+
+
+async def create_server(
+    settings: SchedulerSettings, *, tracer_provider: TracerProvider | None = None
+) -> GrpcServer:
+    """Starts a scheduler server; ``server.port`` is the bound port."""
+    engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "scheduler"))
+    spec = ServiceSpec(
+        name="scheduler",
+        servicers=[],
+        service_names=SERVICE_NAMES,
+        checks={"database": db.pinger(engine)},
+        on_stop=[engine.dispose],
+    )
+    return await start_grpc_server(spec, settings, tracer_provider)
