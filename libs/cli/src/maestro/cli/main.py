@@ -70,7 +70,9 @@ def up(
     log_format: Annotated[str, typer.Option(help="Service log format: json or text.")] = "json",
 ) -> None:
     """Start the whole mesh as separate processes on SQLite, and supervise it."""
-    raise typer.Exit(asyncio.run(run_up(data_dir, ready_timeout=ready_timeout, log_format=log_format)))
+    raise typer.Exit(
+        asyncio.run(run_up(data_dir, ready_timeout=ready_timeout, log_format=log_format))
+    )
 
 
 @app.command()

@@ -11,6 +11,7 @@ down with a non-zero exit code. Children get PR_SET_PDEATHSIG, so even a killed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import signal
@@ -91,7 +92,7 @@ class Mesh:
             settings = load_settings(name, self.data_dir)
             log_path = logs / f"{name}.log"
             with log_path.open("ab") as log_file:
-                process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                process = subprocess.Popen(
                     [sys.executable, "-m", SERVICES[name].module],
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -197,10 +198,8 @@ async def run_up(data_dir: Path, *, ready_timeout: float, log_format: str) -> in
                 mesh.report_failures()
                 exit_code = 1
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
     finally:
         console.print("stopping services ...")
         if not mesh.stop():

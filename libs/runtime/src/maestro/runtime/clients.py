@@ -41,9 +41,7 @@ _RETRYABLE_LEVELS = (
 def idempotent_methods(service: ServiceDescriptor) -> list[str]:
     """Names of the methods the proto declares safe to retry."""
     return [
-        m.name
-        for m in service.methods
-        if m.GetOptions().idempotency_level in _RETRYABLE_LEVELS
+        m.name for m in service.methods if m.GetOptions().idempotency_level in _RETRYABLE_LEVELS
     ]
 
 
@@ -196,7 +194,6 @@ async def probe_health(address: str, *, service: str = "", timeout: float = 1.0)
         return "UNREACHABLE"
     finally:
         await channel.close()
-
 
 
 class CompilerClient(ServiceClient):

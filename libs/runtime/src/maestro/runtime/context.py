@@ -93,8 +93,10 @@ class CallContext:
     step_id: str = ""
 
 
+# CallContext is a frozen dataclass: sharing one default instance is safe.
 _current: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
-    "maestro_call_context", default=CallContext()
+    "maestro_call_context",
+    default=CallContext(),  # noqa: B039
 )
 
 
@@ -119,9 +121,10 @@ def bind(ctx: CallContext) -> Iterator[CallContext]:
 
 
 @contextmanager
-def bind_fields(**changes: str) -> Iterator[CallContext]:
-    """Binds the current context with some fields changed (e.g. execution_id)."""
-    with bind(replace(current(), **changes)) as ctx:
+def bind_step(execution_id: str, step_id: str = "") -> Iterator[CallContext]:
+    """Binds the current context with the execution (and step) being worked on,
+    so every log record inside names them."""
+    with bind(replace(current(), execution_id=execution_id, step_id=step_id)) as ctx:
         yield ctx
 
 

@@ -7,8 +7,8 @@ SQLAlchemy 2's asyncio engine, so store code is the same on either.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text

@@ -48,7 +48,7 @@ def known_reasons() -> frozenset[str]:
     """All reason strings the contract defines."""
     return frozenset(
         name.removeprefix(_REASON_PREFIX)
-        for name in error_reason_pb2.ErrorReason.keys()
+        for name in error_reason_pb2.ErrorReason.keys()  # noqa: SIM118 - an enum wrapper
         if name != "ERROR_REASON_UNSPECIFIED"
     )
 
@@ -234,3 +234,9 @@ ERROR_CLASSES: Mapping[Code, type[MaestroError]] = {
     )
 }
 """The exception class for each canonical code, used by the client mapping."""
+
+REASON_CLASSES: Mapping[str, type[MaestroError]] = {
+    InvalidDefinitionError.default_reason: InvalidDefinitionError,
+}
+"""Reasons with a more specific class than their code's; the client mapping
+prefers these when the code matches."""

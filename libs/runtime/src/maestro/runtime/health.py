@@ -34,6 +34,7 @@ class Readiness:
         servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         checks: Mapping[str, Check],
+        *,
         interval: float,
         metrics: RpcMetrics | None = None,
         check_timeout: float = 2.0,

@@ -67,7 +67,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         service, method = _split_method(handler_call_details.method)
         return self._wrap(handler, service, method)
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, service: str, method: str) -> grpc.RpcMethodHandler:
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler, service: str, method: str
+    ) -> grpc.RpcMethodHandler:
         scope = self._scope
         codec = {
             "request_deserializer": handler.request_deserializer,
@@ -91,7 +93,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return grpc.stream_unary_rpc_method_handler(stream_unary, **codec)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_streaming(handler.unary_stream, service, method, "server_stream"), **codec
+                self._wrap_streaming(handler.unary_stream, service, method, "server_stream"),
+                **codec,
             )
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_streaming(handler.stream_stream, service, method, "bidi_stream"), **codec
@@ -123,7 +126,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     ) -> AsyncIterator[None]:
         metadata = ctx.invocation_metadata()
         call = context.CallContext(
-            request_id=_metadata_value(metadata, context.REQUEST_ID_KEY) or context.new_request_id(),
+            request_id=_metadata_value(metadata, context.REQUEST_ID_KEY)
+            or context.new_request_id(),
             principal=context.Principal.from_metadata(
                 (k, v) for k, v in (metadata or ()) if k in context.IDENTITY_KEYS
             ),
@@ -150,9 +154,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except Exception:
                 log.exception("unhandled error in %s/%s", service, method)
-                err = unexpected_error()
-                code = err.code
-                await ctx.abort(grpc_code(err.code), err.message, trailing_metadata(err))
+                internal = unexpected_error()
+                code = internal.code
+                await ctx.abort(
+                    grpc_code(internal.code), internal.message, trailing_metadata(internal)
+                )
             finally:
                 elapsed = time.perf_counter() - started
                 in_flight.dec()

@@ -20,7 +20,10 @@ from maestro.runtime import context
 
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|api[-_]?key|private", re.I)
 _SECRET_VALUE = re.compile(r"(?i)\b(bearer\s+)[a-z0-9._~+/=-]+")
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "taskName"}
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "taskName",
+}
 REDACTED = "[REDACTED]"
 
 
@@ -84,8 +87,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", "")
-        prefix = f"{getattr(record, 'service', '-')}"
-        line = f"{self.formatTime(record)} {record.levelname:<7} {prefix} {redact(record.getMessage())}"
+        service = getattr(record, "service", "-")
+        message = redact(record.getMessage())
+        line = f"{self.formatTime(record)} {record.levelname:<7} {service} {message}"
         if rid:
             line += f" request_id={rid}"
         if record.exc_info:

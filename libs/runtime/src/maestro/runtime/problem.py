@@ -30,7 +30,9 @@ HTTP_STATUS: dict[Code, int] = {
 }
 
 
-def problem(error: MaestroError, *, instance: str = "", request_id: str = "") -> tuple[int, dict[str, Any]]:
+def problem(
+    error: MaestroError, *, instance: str = "", request_id: str = ""
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, problem+json body) for a domain error."""
     status = HTTP_STATUS.get(error.code, 500)
     body: dict[str, Any] = {

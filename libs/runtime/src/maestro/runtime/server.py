@@ -99,8 +99,8 @@ class GrpcServer:
             self.health,
             spec.service_names,
             spec.checks,
-            settings.readiness_interval_seconds,
-            self.metrics,
+            interval=settings.readiness_interval_seconds,
+            metrics=self.metrics,
         )
         self.port = 0
         self.metrics_port: int | None = None
@@ -142,7 +142,11 @@ class GrpcServer:
             "%s serving on %s",
             self.name,
             self.address,
-            extra={"port": self.port, "metrics_port": self.metrics_port, "ready": self.readiness.ready},
+            extra={
+                "port": self.port,
+                "metrics_port": self.metrics_port,
+                "ready": self.readiness.ready,
+            },
         )
         return self.port
 
@@ -212,8 +216,11 @@ async def serve_until_signal(
 class LogSettings(Protocol):
     """The part of any service's settings that ``run`` needs."""
 
-    log_level: str
-    log_format: str
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def log_format(self) -> str: ...
 
 
 def run(

@@ -82,4 +82,3 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int = Field(
         8 * 1024 * 1024, gt=0, description="Largest gRPC message accepted or sent."
     )
-

@@ -17,6 +17,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from maestro.runtime.errors import (
     ERROR_CLASSES,
     ERROR_DOMAIN,
+    REASON_CLASSES,
     Code,
     FieldViolation,
     InternalError,
@@ -92,7 +93,9 @@ def trailing_metadata(error: MaestroError) -> tuple[tuple[str, bytes], ...]:
     return ((STATUS_DETAILS_KEY, to_status(error).SerializeToString()),)
 
 
-def _status_from_trailers(trailers: Iterable[tuple[str, str | bytes]] | None) -> status_pb2.Status | None:
+def _status_from_trailers(
+    trailers: Iterable[tuple[str, str | bytes]] | None,
+) -> status_pb2.Status | None:
     for key, value in trailers or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             return status_pb2.Status.FromString(value)
@@ -110,7 +113,7 @@ def from_rpc_error(exc: grpc.RpcError, *, peer: str = "") -> MaestroError:
     details_text = exc.details() if hasattr(exc, "details") else str(exc)
     trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     code = Code(code_enum.value[0]) if code_enum is not None else Code.UNKNOWN
-    status = _status_from_trailers(trailers)  # type: ignore[arg-type]
+    status = _status_from_trailers(trailers)
     cls = ERROR_CLASSES.get(code, InternalError)
     if status is None:
         metadata = {"peer": peer} if peer else {}
@@ -146,6 +149,9 @@ def from_rpc_error(exc: grpc.RpcError, *, peer: str = "") -> MaestroError:
             retry_after = info_retry.retry_delay.ToNanoseconds() / 1e9
         else:
             extra.append(detail)
+    specific = REASON_CLASSES.get(reason)
+    if specific is not None and specific.code == code:
+        cls = specific
     error = cls(
         status.message,
         reason=reason,

@@ -28,7 +28,10 @@ def build_tracer_provider(service: str, exporter: str, otlp_endpoint: str = "") 
     if exporter == "console":
         span_exporter = ConsoleSpanExporter()
     elif exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        # Imported only when used: the OTLP exporter pulls in a second gRPC stack.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
 
         span_exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)
     if span_exporter is not None:

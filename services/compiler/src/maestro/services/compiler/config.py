@@ -11,9 +11,7 @@ from maestro.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, 
 class CompilerSettings(ServiceSettings):
     """The compiler is stateless: only the common server settings."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAESTRO_COMPILER_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_COMPILER_", extra="ignore", frozen=True)
 
     port: int = Field(DEFAULT_GRPC_PORTS["compiler"], ge=0, le=65535, description="gRPC port.")
     metrics_port: int | None = Field(

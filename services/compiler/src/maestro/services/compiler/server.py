@@ -29,7 +29,10 @@ async def create_server(
     spec = ServiceSpec(
         name="compiler",
         servicers=[
-            (compiler_service_pb2_grpc.add_CompilerServiceServicer_to_server, CompilerServicer(compiler))
+            (
+                compiler_service_pb2_grpc.add_CompilerServiceServicer_to_server,
+                CompilerServicer(compiler),
+            )
         ],
         service_names=[SERVICE_NAME],
         checks={"self_test": can_compile},

@@ -36,7 +36,6 @@ class ValidationResult:
         return self.parsed is not None and self.report.valid
 
 
-
 class Compiler:
     """The compiler's operations."""
 

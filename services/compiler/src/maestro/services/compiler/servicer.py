@@ -59,7 +59,9 @@ def definition_to_proto(document: object) -> workflow_pb2.WorkflowDefinition | N
             if isinstance(t, dict)
         ]
     try:
-        return json_format.ParseDict(doc, workflow_pb2.WorkflowDefinition(), ignore_unknown_fields=True)
+        return json_format.ParseDict(
+            doc, workflow_pb2.WorkflowDefinition(), ignore_unknown_fields=True
+        )
     except json_format.ParseError:
         return None
 
@@ -74,7 +76,9 @@ class CompilerServicer(pb_grpc.CompilerServiceServicer):
         self, request: pb.ValidateWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> pb.ValidateWorkflowResponse:
         result = self._compiler.validate(source_from_proto(request.source))
-        definition = definition_to_proto(result.parsed.document) if result.valid and result.parsed else None
+        definition = (
+            definition_to_proto(result.parsed.document) if result.valid and result.parsed else None
+        )
         return pb.ValidateWorkflowResponse(
             valid=result.valid,
             diagnostics=diagnostics_to_proto(result),

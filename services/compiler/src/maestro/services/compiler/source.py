@@ -110,7 +110,9 @@ def detect_json(text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
-def parse_source(content: bytes, *, is_json: bool | None = None, filename: str = "") -> ParsedSource:
+def parse_source(
+    content: bytes, *, is_json: bool | None = None, filename: str = ""
+) -> ParsedSource:
     """Parses a YAML or JSON document.
 
     Raises:

@@ -16,9 +16,7 @@ from maestro.runtime.settings import (
 class ExecutorSettings(ServiceSettings):
     """Executor settings: where its tasks come from and how many run at once."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAESTRO_EXECUTOR_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_EXECUTOR_", extra="ignore", frozen=True)
 
     port: int = Field(DEFAULT_GRPC_PORTS["executor"], ge=0, le=65535, description="gRPC port.")
     metrics_port: int | None = Field(

@@ -13,7 +13,9 @@ from maestro.runtime.clients import probe_health
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.executor.config import ExecutorSettings
 
-SERVICE_NAMES = (executor_service_pb2.DESCRIPTOR.services_by_name["ExecutorAdminService"].full_name,)
+SERVICE_NAMES = (
+    executor_service_pb2.DESCRIPTOR.services_by_name["ExecutorAdminService"].full_name,
+)
 
 
 async def create_server(

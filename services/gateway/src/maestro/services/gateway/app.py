@@ -13,7 +13,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from maestro.runtime import context
@@ -44,10 +50,10 @@ class HttpMetrics:
         )
 
 
-def _problem_response(error: MaestroError, request: Request, status: int | None = None) -> JSONResponse:
-    code, body = problem(
-        error, instance=request.url.path, request_id=context.current().request_id
-    )
+def _problem_response(
+    error: MaestroError, request: Request, status: int | None = None
+) -> JSONResponse:
+    code, body = problem(error, instance=request.url.path, request_id=context.current().request_id)
     if status is not None:
         code = body["status"] = status
     return JSONResponse(body, status_code=code, media_type=PROBLEM_CONTENT_TYPE)
@@ -92,7 +98,9 @@ def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         violations = [
             FieldViolation(
-                "/".join(str(p) for p in err.get("loc", ())), err.get("msg", ""), err.get("type", "")
+                "/".join(str(p) for p in err.get("loc", ())),
+                err.get("msg", ""),
+                err.get("type", ""),
             )
             for err in exc.errors()
         ]
@@ -125,7 +133,9 @@ def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI
             ],
         }
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.", include_in_schema=False)
+    @app.get(
+        "/metrics", tags=["operations"], summary="Prometheus metrics.", include_in_schema=False
+    )
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -13,9 +13,7 @@ from maestro.runtime.settings import DEFAULT_GATEWAY_PORT, GRPC_SERVICES, defaul
 class GatewaySettings(BaseSettings):
     """Settings of the REST/GraphQL gateway."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAESTRO_GATEWAY_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_GATEWAY_", extra="ignore", frozen=True)
 
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     port: int = Field(DEFAULT_GATEWAY_PORT, ge=0, le=65535, description="HTTP port; 0 picks one.")

@@ -11,9 +11,7 @@ from maestro.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, 
 class PolicySettings(ServiceSettings):
     """Policy settings: the common server settings and its database."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAESTRO_POLICY_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_POLICY_", extra="ignore", frozen=True)
 
     port: int = Field(DEFAULT_GRPC_PORTS["policy"], ge=0, le=65535, description="gRPC port.")
     metrics_port: int | None = Field(

@@ -13,9 +13,7 @@ from maestro.runtime import db
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.policy.config import PolicySettings
 
-SERVICE_NAMES = (
-    policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
-)
+SERVICE_NAMES = (policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,)
 
 
 async def create_server(

@@ -16,9 +16,7 @@ from maestro.runtime.settings import (
 class RegistrySettings(ServiceSettings):
     """Registry settings: its database and the compiler it validates with."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True)
 
     port: int = Field(DEFAULT_GRPC_PORTS["registry"], ge=0, le=65535, description="gRPC port.")
     metrics_port: int | None = Field(

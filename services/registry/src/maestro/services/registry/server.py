@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from maestro.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from maestro.runtime import db
 from maestro.runtime.clients import CompilerClient, open_channel
-from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
+from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.services.registry.clients import CompilerValidator
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.service import Registry
@@ -53,7 +53,10 @@ async def create_server(
     )
     registry = Registry(store, CompilerValidator(compiler_client))
     spec.servicers = [
-        (registry_service_pb2_grpc.add_RegistryServiceServicer_to_server, RegistryServicer(registry))
+        (
+            registry_service_pb2_grpc.add_RegistryServiceServicer_to_server,
+            RegistryServicer(registry),
+        )
     ]
     await server.start()
     return server

@@ -11,13 +11,13 @@ from typing import Protocol
 
 from maestro.runtime.context import Principal
 from maestro.runtime.errors import (
-    InvalidDefinitionError,
     AlreadyExistsError,
     FieldViolation,
     InvalidArgumentError,
+    InvalidDefinitionError,
     NotFoundError,
 )
-from maestro.services.registry.store import DuplicateWorkflow, RegistryStore, WorkflowRow
+from maestro.services.registry.store import DuplicateWorkflowError, RegistryStore, WorkflowRow
 
 FIRST_DRAFT_VERSION = "0.1.0-draft"
 DEFAULT_TENANT = "default"
@@ -65,7 +65,6 @@ def parse_workflow_name(name: str, field: str = "name") -> str:
             field_violations=[FieldViolation(field, "expected workflows/{workflow}")],
         )
     return workflow_id
-
 
 
 class Registry:
@@ -127,7 +126,7 @@ class Registry:
         )
         try:
             await self._store.insert_workflow(row)
-        except DuplicateWorkflow as exc:
+        except DuplicateWorkflowError as exc:
             if request_id:
                 existing = await self._store.find_by_request_id(tenant, request_id)
                 if existing is not None:

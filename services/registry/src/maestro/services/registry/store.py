@@ -83,7 +83,7 @@ def _row(mapping: object) -> WorkflowRow:
     return WorkflowRow(**m)
 
 
-class DuplicateWorkflow(Exception):
+class DuplicateWorkflowError(Exception):
     """The workflow id or request id is taken in the tenant."""
 
 
@@ -105,7 +105,7 @@ class RegistryStore:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(workflows).values(**values))
         except IntegrityError as exc:
-            raise DuplicateWorkflow(row.workflow_id) from exc
+            raise DuplicateWorkflowError(row.workflow_id) from exc
 
     async def get_workflow(self, tenant: str, workflow_id: str) -> WorkflowRow | None:
         async with self._engine.connect() as conn:

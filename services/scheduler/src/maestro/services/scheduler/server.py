@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from maestro.scheduler.v1 import scheduler_service_pb2
 from maestro.runtime import db
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
+from maestro.scheduler.v1 import scheduler_service_pb2
 from maestro.services.scheduler.config import SchedulerSettings
 
 SERVICE_NAMES = (
@@ -23,7 +23,9 @@ async def create_server(
     settings: SchedulerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a scheduler server; ``server.port`` is the bound port."""
-    engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "scheduler"))
+    engine = db.create_engine(
+        db.database_url(settings.database_url, settings.data_dir, "scheduler")
+    )
     spec = ServiceSpec(
         name="scheduler",
         servicers=[],

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from maestro.signer.v1 import signer_service_pb2
 from maestro.runtime import db
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.signer.config import SignerSettings
+from maestro.signer.v1 import signer_service_pb2
 
-SERVICE_NAMES = (
-    signer_service_pb2.DESCRIPTOR.services_by_name["SignerService"].full_name,
-)
+SERVICE_NAMES = (signer_service_pb2.DESCRIPTOR.services_by_name["SignerService"].full_name,)
 
 
 async def create_server(
