@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
 
 BUF = Path(sys.executable).with_name("buf")
@@ -21,7 +19,13 @@ def _buf(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     assert BUF.exists(), f"buf not installed at {BUF}: run `make install`"
     env = {**os.environ, "BUF_CACHE_DIR": str(cwd / ".buf-cache"), "MAESTRO_PYTHON": sys.executable}
     return subprocess.run(
-        [str(BUF), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        [str(BUF), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -48,7 +52,11 @@ def test_regenerating_code_changes_nothing(tmp_path: Path) -> None:
     committed_files = {p.relative_to(committed) for p in committed.rglob("*_pb2*.py*")}
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*_pb2*.py*")}
     assert committed_files == fresh_files, "generated file set differs: run `make protos`"
-    stale = [str(p) for p in sorted(fresh_files) if not filecmp.cmp(committed / p, fresh / p, shallow=False)]
+    stale = [
+        str(p)
+        for p in sorted(fresh_files)
+        if not filecmp.cmp(committed / p, fresh / p, shallow=False)
+    ]
     assert not stale, f"generated code is stale, run `make protos`: {stale}"
 
 

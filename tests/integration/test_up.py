@@ -163,7 +163,7 @@ async def test_maestro_up_serves_everything_and_stops_cleanly(mesh: RunningMesh)
     code = await asyncio.to_thread(mesh.process.wait, 10)
     assert time.monotonic() - started < 10
     assert code == 0, mesh.output.read_text()
-    gone, alive = psutil.wait_procs(children, timeout=1)
+    _gone, alive = psutil.wait_procs(children, timeout=1)
     assert not alive, f"left behind: {alive}"
     assert "stopped" in mesh.output.read_text()
 
@@ -179,5 +179,5 @@ async def test_a_dying_service_is_reported(mesh: RunningMesh) -> None:
     assert code == 1
     output = mesh.output.read_text()
     assert "policy exited with code -9" in output
-    gone, alive = psutil.wait_procs(list(children.values()), timeout=2)
+    _gone, alive = psutil.wait_procs(list(children.values()), timeout=2)
     assert not alive

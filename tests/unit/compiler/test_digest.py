@@ -47,7 +47,9 @@ def shuffled(value: Any, rng: random.Random) -> Any:
 def as_json(document: Any, rng: random.Random) -> bytes:
     indent = rng.choice([None, 1, 2, 4, "\t"])
     separators = rng.choice([(",", ":"), (", ", ": "), (" ,  ", " : ")])
-    text = json.dumps(document, indent=indent, separators=separators, ensure_ascii=rng.random() < 0.5)
+    text = json.dumps(
+        document, indent=indent, separators=separators, ensure_ascii=rng.random() < 0.5
+    )
     return ("\n" * rng.randint(0, 2) + text + " " * rng.randint(0, 3)).encode()
 
 

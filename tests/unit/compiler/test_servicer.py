@@ -54,14 +54,19 @@ def test_definition_to_proto_maps_types_and_durations() -> None:
 
 def test_definition_to_proto_rejects_non_mappings_and_bad_values() -> None:
     assert definition_to_proto(["not", "a", "mapping"]) is None
-    assert definition_to_proto({"name": "x", "steps": [{"id": "a", "type": "bogus"}]}) is None
+    # Unknown enum words are dropped (validation rejects them before this point).
+    unknown = definition_to_proto({"name": "x", "steps": [{"id": "a", "type": "bogus"}]})
+    assert unknown is not None
+    assert unknown.steps[0].type == workflow_pb2.STEP_TYPE_UNSPECIFIED
     assert definition_to_proto({"name": "x", "steps": [{"id": "a", "timeout": "soon"}]}) is None
 
 
 def test_source_from_proto_formats() -> None:
     make = source_pb2.WorkflowSource
     assert source_from_proto(make(content=b"{}", format=source_pb2.SOURCE_FORMAT_JSON)).is_json
-    assert source_from_proto(make(content=b"a", format=source_pb2.SOURCE_FORMAT_YAML)).is_json is False
+    assert (
+        source_from_proto(make(content=b"a", format=source_pb2.SOURCE_FORMAT_YAML)).is_json is False
+    )
     unlabelled = source_from_proto(make(content=b"a: 1", filename="f.yaml"))
     assert unlabelled.is_json is None
     assert unlabelled.filename == "f.yaml"
@@ -94,4 +99,4 @@ async def test_validate_workflow_response() -> None:
     assert diagnostic.code == "INVALID_STEP_TYPE"
     assert diagnostic.severity == diagnostic_pb2.SEVERITY_ERROR
     assert diagnostic.path == "/steps/0/type"
-    assert (diagnostic.position.line, diagnostic.position.column) == (3, 23)
+    assert (diagnostic.position.line, diagnostic.position.column) == (3, 19)

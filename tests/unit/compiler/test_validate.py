@@ -49,7 +49,10 @@ def test_duplicate_step_id() -> None:
 
 
 def test_unknown_step_reference() -> None:
-    text = "name: x\nsteps:\n  - id: a\n    type: task\n    needs: [a2, ghost]\n  - id: a2\n    type: task\n"
+    text = (
+        "name: x\nsteps:\n  - id: a\n    type: task\n    needs: [a2, ghost]\n"
+        "  - id: a2\n    type: task\n"
+    )
     (finding,) = findings(text)
     assert (finding.code, finding.path) == ("UNKNOWN_STEP_REF", "/steps/0/needs/1")
     assert finding.related_steps == ("a",)
@@ -106,11 +109,6 @@ steps:
     assert cycles == [("a", "b"), ("c", "d")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: _cycles dedups by member set, not by SCC, so one strongly "
-    "connected component {a,b,c} is reported as two cycles (a,b) and (b,c)",
-)
 def test_one_cycle_per_strongly_connected_component() -> None:
     text = """\
 name: x
@@ -154,9 +152,7 @@ def test_longest_valid_name() -> None:
     assert findings(f"name: {'a' * 63}\nsteps:\n  - {{id: a, type: task}}\n") == []
 
 
-@pytest.mark.parametrize(
-    "steps", ["steps: {a: {type: task}}", "steps: []", "steps: just-text"]
-)
+@pytest.mark.parametrize("steps", ["steps: {a: {type: task}}", "steps: []", "steps: just-text"])
 def test_steps_must_be_a_non_empty_list(steps: str) -> None:
     assert codes_at(f"name: x\n{steps}\n") == [("TYPE_MISMATCH", "/steps")]
 
@@ -215,15 +211,10 @@ def test_empty_content_is_an_invalid_argument() -> None:
     assert caught.value.field_violations[0].field == "source.content"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="source bug: numbers outside the RFC 8785 domain (NaN, Infinity, ints "
-    "beyond 2**53) raise rfc8785's ValueError from validate(), which the server "
-    "turns into INTERNAL instead of an INVALID_ARGUMENT",
-)
 @pytest.mark.parametrize("value", [".nan", ".inf", "9007199254740993"])
 def test_out_of_domain_numbers_are_an_invalid_argument(value: str) -> None:
-    source = Source(f"name: x\nsteps:\n  - {{id: a, type: task, config: {{n: {value}}}}}\n".encode())
+    source = Source(
+        f"name: x\nsteps:\n  - {{id: a, type: task, config: {{n: {value}}}}}\n".encode()
+    )
     with pytest.raises(InvalidArgumentError):
         Compiler().validate(source)

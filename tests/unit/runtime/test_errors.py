@@ -133,8 +133,8 @@ def test_round_trip_keeps_class_reason_metadata_violations_and_delay() -> None:
         retry_after_seconds=0.25,
     )
     back = status.from_rpc_error(as_rpc_error(original))
-    # INVALID_ARGUMENT maps to the base class; the reason keeps the subtype.
-    assert type(back) is errors.InvalidArgumentError
+    # The reason has a more specific class than INVALID_ARGUMENT's.
+    assert type(back) is InvalidDefinitionError
     assert back.reason == "INVALID_DEFINITION"
     assert back.message == original.message
     assert back.metadata == {"errors": "2"}
@@ -195,6 +195,14 @@ def test_unknown_reason_in_trailers_falls_back_to_class_default() -> None:
     back = status.from_rpc_error(exc)
     assert isinstance(back, NotFoundError)
     assert back.reason == NotFoundError.default_reason
+
+
+def test_reason_class_applies_only_when_the_code_matches() -> None:
+    assert errors.REASON_CLASSES["INVALID_DEFINITION"] is InvalidDefinitionError
+    mismatched = NotFoundError("odd", reason="INVALID_DEFINITION")
+    back = status.from_rpc_error(as_rpc_error(mismatched))
+    assert type(back) is NotFoundError
+    assert back.reason == "INVALID_DEFINITION"
 
 
 def test_unrecognised_details_are_kept_raw() -> None:

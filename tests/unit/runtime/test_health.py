@@ -38,8 +38,10 @@ async def test_health_follows_readiness_and_shutdown() -> None:
     spec = ServiceSpec(
         name="health-test",
         servicers=[
-            (compiler_grpc.add_CompilerServiceServicer_to_server,
-             compiler_grpc.CompilerServiceServicer()),
+            (
+                compiler_grpc.add_CompilerServiceServicer_to_server,
+                compiler_grpc.CompilerServiceServicer(),
+            ),
         ],
         service_names=[SERVICE],
         checks={"db": switch},
@@ -52,9 +54,7 @@ async def test_health_follows_readiness_and_shutdown() -> None:
         assert server.readiness.failures == {"db": "ConnectionError: database unreachable"}
         assert await probe_health(server.address) == "NOT_SERVING"
         assert await probe_health(server.address, service=SERVICE) == "NOT_SERVING"
-        assert await probe_health(server.address, service="no.such.Service") == (
-            "SERVICE_UNKNOWN"
-        )
+        assert await probe_health(server.address, service="no.such.Service") == "SERVICE_UNKNOWN"
         assert ready_gauge(server) == 0
 
         switch.on = True
@@ -75,9 +75,7 @@ async def test_health_follows_readiness_and_shutdown() -> None:
     assert await probe_health(server.address) == "UNREACHABLE"
     assert ready_gauge(server) == 0
     for name in ("", SERVICE):
-        response = await server.health.Check(
-            health_pb2.HealthCheckRequest(service=name), None
-        )
+        response = await server.health.Check(health_pb2.HealthCheckRequest(service=name), None)
         assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING, name
     # A passing check after shutdown cannot flip it back.
     await server.readiness.check_now()
@@ -90,9 +88,7 @@ async def test_check_timeout_counts_as_failure() -> None:
         await asyncio.sleep(10)
 
     servicer = health.aio.HealthServicer()
-    readiness = Readiness(
-        servicer, [SERVICE], {"slow": hangs}, interval=60, check_timeout=0.05
-    )
+    readiness = Readiness(servicer, [SERVICE], {"slow": hangs}, interval=60, check_timeout=0.05)
     assert await readiness.check_now() is False
     assert set(readiness.failures) == {"slow"}
     assert readiness.failures["slow"].startswith("TimeoutError")

@@ -16,8 +16,17 @@ from maestro.runtime.logs import REDACTED, ContextFilter, JsonFormatter, TextFor
 
 @pytest.mark.parametrize(
     "key",
-    ["password", "db_password", "token", "access_token", "Authorization", "api_key",
-     "apiKey", "client_secret", "private_key"],
+    [
+        "password",
+        "db_password",
+        "token",
+        "access_token",
+        "Authorization",
+        "api_key",
+        "apiKey",
+        "client_secret",
+        "private_key",
+    ],
 )
 def test_secret_keys_are_redacted(key: str) -> None:
     assert redact({key: "hunter2", "user": "alice"}) == {key: REDACTED, "user": "alice"}

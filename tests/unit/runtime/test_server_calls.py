@@ -180,11 +180,6 @@ async def test_domain_error_keeps_reason_and_metadata_across_the_wire(
     assert handled(server.registry, COMPILER.full_name, "LintWorkflow", "NOT_FOUND") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: ServerInterceptor maps the generated base servicer's "
-    "NotImplementedError (after ctx.set_code(UNIMPLEMENTED)) to INTERNAL",
-)
 async def test_unimplemented_method_maps_to_unimplemented(
     mesh: tuple[GrpcServer, FlakyCompiler, FlakyTaskQueue], channel: grpc.aio.Channel
 ) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from maestro.runtime import context
-from maestro.runtime.errors import Code, MaestroError
+from maestro.runtime.errors import Code, MaestroError, UnimplementedError
 from maestro.runtime.metrics import RpcMetrics
 from maestro.runtime.status import grpc_code, trailing_metadata, unexpected_error
 
@@ -152,6 +152,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             except asyncio.CancelledError:
                 code = Code.CANCELLED
                 raise
+            except NotImplementedError:
+                # The generated base servicer's answer for a method not built yet.
+                missing = UnimplementedError(
+                    f"{service}/{method} is not implemented by this server"
+                )
+                code = missing.code
+                await ctx.abort(
+                    grpc_code(missing.code), missing.message, trailing_metadata(missing)
+                )
             except Exception:
                 log.exception("unhandled error in %s/%s", service, method)
                 internal = unexpected_error()

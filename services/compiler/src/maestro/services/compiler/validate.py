@@ -8,7 +8,7 @@ Pointer: document shape, required fields, step types, duplicate ids, unknown
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from maestro.services.compiler.source import ParsedSource, pointer
 STEP_TYPES = ("task", "condition", "loop", "human", "subworkflow", "delay")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 STEP_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
+DURATION = re.compile(r"^\d+(\.\d{1,9})?s$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,13 @@ def _check_steps(steps: list[Any]) -> Iterator[Finding]:
         needs = step.get("needs", [])
         if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
             yield Finding("TYPE_MISMATCH", "`needs` must be a list of step ids", here + "/needs")
+        timeout = step.get("timeout")
+        if timeout is not None and not (isinstance(timeout, str) and DURATION.match(timeout)):
+            yield Finding(
+                "TYPE_MISMATCH",
+                f"`timeout` must be a duration in seconds such as `30s` or `0.5s`, got {timeout!r}",
+                here + "/timeout",
+            )
     yield from _check_references(steps, index_of)
 
 
@@ -144,37 +152,38 @@ def _check_references(steps: list[Any], index_of: dict[str, int]) -> Iterator[Fi
         )
 
 
-def _cycles(graph: dict[str, list[str]]) -> Iterable[list[str]]:
-    """One cycle per strongly connected component that has one, rotated to
-    start at its smallest step id (so reports are deterministic)."""
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(graph, white)
-    found: list[list[str]] = []
-    seen_members: set[frozenset[str]] = set()
+def _reachable(graph: dict[str, list[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph[node])
+    return seen
 
-    for start in sorted(graph):
-        if color[start] != white:
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component that contains a cycle.
+
+    Each is found by walking from the component's smallest step id along its
+    smallest in-component edge until a step repeats, then rotated to start at
+    its smallest id, so reports are deterministic.
+    """
+    reach = {node: _reachable(graph, node) for node in graph}
+    assigned: set[str] = set()
+    found: list[list[str]] = []
+    for node in sorted(graph):
+        if node in assigned or node not in reach[node]:
             continue
+        component = {other for other in reach[node] if node in reach[other]}
+        assigned |= component
         path: list[str] = []
-        stack: list[tuple[str, Iterator[str]]] = [(start, iter(sorted(graph[start])))]
-        color[start] = grey
-        path.append(start)
-        while stack:
-            node, edges = stack[-1]
-            nxt = next(edges, None)
-            if nxt is None:
-                stack.pop()
-                path.pop()
-                color[node] = black
-            elif color[nxt] == grey:
-                cycle = path[path.index(nxt) :]
-                members = frozenset(cycle)
-                if members not in seen_members:
-                    seen_members.add(members)
-                    pivot = cycle.index(min(cycle))
-                    found.append(cycle[pivot:] + cycle[:pivot])
-            elif color[nxt] == white:
-                color[nxt] = grey
-                path.append(nxt)
-                stack.append((nxt, iter(sorted(graph[nxt]))))
+        current = min(component)
+        while current not in path:
+            path.append(current)
+            current = min(n for n in graph[current] if n in component)
+        cycle = path[path.index(current) :]
+        pivot = cycle.index(min(cycle))
+        found.append(cycle[pivot:] + cycle[:pivot])
     return found
