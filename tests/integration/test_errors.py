@@ -162,3 +162,25 @@ async def test_peer_down_is_a_typed_unavailable(tmp_path: object) -> None:
         assert typed.reason == "DEPENDENCY_UNAVAILABLE"
     finally:
         await registry.stop(0)
+
+
+async def test_caller_identity_from_metadata_scopes_the_tenant(
+    authoring_mesh: AuthoringMesh,
+) -> None:
+    acme = (("x-maestro-tenant", "acme"), ("x-maestro-subject", "ana"))
+    globex = (("x-maestro-tenant", "globex"), ("x-maestro-subject", "bob"))
+    async with grpc.aio.insecure_channel(authoring_mesh.registry_address) as channel:
+        stub = pb_grpc.RegistryServiceStub(channel)
+        created = await stub.CreateWorkflow(
+            pb.CreateWorkflowRequest(source=source_pb2.WorkflowSource(content=VALID)),
+            metadata=acme,
+            timeout=5,
+        )
+        assert created.workflow.tenant == "acme"
+        assert created.workflow.owner == "ana"
+        name = created.workflow.name
+        found = await stub.GetWorkflow(pb.GetWorkflowRequest(name=name), metadata=acme, timeout=5)
+        assert found.workflow.name == name
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetWorkflow(pb.GetWorkflowRequest(name=name), metadata=globex, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
