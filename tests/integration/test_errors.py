@@ -184,3 +184,30 @@ async def test_caller_identity_from_metadata_scopes_the_tenant(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.GetWorkflow(pb.GetWorkflowRequest(name=name), metadata=globex, timeout=5)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_syntax_errors_are_diagnostics_in_validate_and_errors_in_create(
+    authoring_mesh: AuthoringMesh,
+) -> None:
+    from maestro.compiler.v1 import compiler_service_pb2 as cpb
+    from maestro.compiler.v1 import compiler_service_pb2_grpc as cpb_grpc
+
+    bad = b"name: x\nsteps:\n  - id: a\n   type: task\n"
+    async with grpc.aio.insecure_channel(authoring_mesh.compiler_address) as channel:
+        reply = await cpb_grpc.CompilerServiceStub(channel).ValidateWorkflow(
+            cpb.ValidateWorkflowRequest(source=source_pb2.WorkflowSource(content=bad)), timeout=5
+        )
+    assert not reply.valid
+    [diagnostic] = reply.diagnostics
+    assert diagnostic.code == "SYNTAX_ERROR"
+    # PyYAML marks the offending token: `type` at line 4, column 4.
+    assert (diagnostic.position.line, diagnostic.position.column) == (4, 4)
+    async with grpc.aio.insecure_channel(authoring_mesh.registry_address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await pb_grpc.RegistryServiceStub(channel).CreateWorkflow(
+                pb.CreateWorkflowRequest(source=source_pb2.WorkflowSource(content=bad)), timeout=5
+            )
+    typed = from_rpc_error(caught.value)
+    assert isinstance(typed, InvalidArgumentError)
+    assert typed.reason == "SOURCE_SYNTAX_ERROR"
+    assert typed.metadata == {"line": "4", "column": "4"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -31,7 +31,6 @@ from maestro.runtime import context
 from maestro.runtime.errors import MaestroError, NotFoundError
 from maestro.runtime.status import from_rpc_error
 
-_Response = TypeVar("_Response", bound=Message)
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
     descriptor_pb2.MethodOptions.IDEMPOTENT,

@@ -171,9 +171,6 @@ class GrpcServer:
                 self.tracer_provider.shutdown()
             self._stopped.set()
 
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
-
 
 async def start_grpc_server(
     spec: ServiceSpec,

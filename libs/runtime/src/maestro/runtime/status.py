@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from maestro.runtime.errors import (
     ERROR_CLASSES,
@@ -23,7 +23,6 @@ from maestro.runtime.errors import (
     InternalError,
     MaestroError,
     QuotaViolation,
-    UnavailableError,
     known_reasons,
 )
 
@@ -167,11 +166,3 @@ def from_rpc_error(exc: grpc.RpcError, *, peer: str = "") -> MaestroError:
 def unexpected_error() -> InternalError:
     """The error a caller sees for an unhandled exception: no internals leak."""
     return InternalError("internal error; see server logs for the request id")
-
-
-def unavailable(message: str) -> UnavailableError:
-    """A retryable dependency failure."""
-    return UnavailableError(message)
-
-
-assert code_pb2.INVALID_ARGUMENT == Code.INVALID_ARGUMENT  # the two enums agree

@@ -10,8 +10,8 @@ from typing import Any
 
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError, InvalidDefinitionError
 from maestro.services.compiler import digest as digests
-from maestro.services.compiler.source import ParsedSource, parse_source
-from maestro.services.compiler.validate import Report, validate
+from maestro.services.compiler.source import ParsedSource, SourceSyntaxError, parse_source
+from maestro.services.compiler.validate import Finding, Report, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,14 @@ class Compiler:
         return parse_source(source.content, is_json=source.is_json, filename=source.filename)
 
     def validate(self, source: Source) -> ValidationResult:
-        """Every problem of the document (syntax errors raise, see ``parse``)."""
-        parsed = self.parse(source)
+        """Every problem of the document, a syntax error included (as a
+        ``SYNTAX_ERROR`` finding at its line and column); only an empty or
+        oversized source raises."""
+        try:
+            parsed = self.parse(source)
+        except SourceSyntaxError as exc:
+            finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
+            return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
         report = validate(parsed)
         return ValidationResult(parsed, report, digests.digest(parsed.document))
 

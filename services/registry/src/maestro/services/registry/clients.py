@@ -36,7 +36,7 @@ class CompilerValidator:
             tags=tuple(response.definition.tags),
             digest=response.digest,
             problems=tuple(
-                Problem(d.code, d.message, d.path)
+                Problem(d.code, d.message, d.path, d.position.line, d.position.column)
                 for d in response.diagnostics
                 if d.severity == diagnostic_pb2.SEVERITY_ERROR
             ),

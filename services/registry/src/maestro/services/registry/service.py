@@ -31,6 +31,8 @@ class Problem:
     code: str
     message: str
     path: str
+    line: int = 0
+    column: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,13 @@ class Registry:
                 field_violations=[FieldViolation("workflow_id", "invalid id")],
             )
         validation = await self._validator.validate(content, is_json, filename)
+        syntax = [p for p in validation.problems if p.code == "SYNTAX_ERROR"]
+        if syntax:
+            raise InvalidArgumentError(
+                syntax[0].message,
+                reason="SOURCE_SYNTAX_ERROR",
+                metadata={"line": str(syntax[0].line), "column": str(syntax[0].column)},
+            )
         if not validation.valid:
             raise InvalidDefinitionError(
                 f"the definition has {len(validation.problems)} error(s)",
