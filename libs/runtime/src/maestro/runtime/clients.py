@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_pb_grpc
+from maestro.registry.v1 import registry_service_pb2 as registry_pb
+from maestro.registry.v1 import registry_service_pb2_grpc as registry_pb_grpc
 from maestro.runtime import context
 from maestro.runtime.errors import MaestroError, NotFoundError
 from maestro.runtime.status import from_rpc_error
@@ -196,7 +198,8 @@ async def probe_health(address: str, *, service: str = "", timeout: float = 1.0)
 
 
 class CompilerClient(ServiceClient):
-    """Typed client of ``maestro.compiler.v1.CompilerService``."""
+    """Typed client of ``maestro.compiler.v1.CompilerService`` (every RPC is
+    side-effect free, so every call retries on transient failures)."""
 
     SERVICES: tuple[ServiceDescriptor, ...] = (
         compiler_pb.DESCRIPTOR.services_by_name["CompilerService"],
@@ -215,11 +218,187 @@ class CompilerClient(ServiceClient):
         )
         return response
 
+    async def lint_workflow(
+        self, request: compiler_pb.LintWorkflowRequest
+    ) -> compiler_pb.LintWorkflowResponse:
+        """Validation plus lint diagnostics."""
+        response: compiler_pb.LintWorkflowResponse = await self._unary(
+            self._stub.LintWorkflow, request
+        )
+        return response
+
+    async def compile_workflow(
+        self, request: compiler_pb.CompileWorkflowRequest
+    ) -> compiler_pb.CompileWorkflowResponse:
+        """The compiled plan of a valid document."""
+        response: compiler_pb.CompileWorkflowResponse = await self._unary(
+            self._stub.CompileWorkflow, request
+        )
+        return response
+
     async def digest_workflow(
         self, request: compiler_pb.DigestWorkflowRequest
     ) -> compiler_pb.DigestWorkflowResponse:
         """Canonical digest of a source document."""
         response: compiler_pb.DigestWorkflowResponse = await self._unary(
             self._stub.DigestWorkflow, request
+        )
+        return response
+
+    async def diff_workflows(
+        self, request: compiler_pb.DiffWorkflowsRequest
+    ) -> compiler_pb.DiffWorkflowsResponse:
+        """Structural and semantic diff with a compatibility verdict."""
+        response: compiler_pb.DiffWorkflowsResponse = await self._unary(
+            self._stub.DiffWorkflows, request
+        )
+        return response
+
+    async def simulate_workflow(
+        self, request: compiler_pb.SimulateWorkflowRequest
+    ) -> compiler_pb.SimulateWorkflowResponse:
+        """Dry run with mocked step results."""
+        response: compiler_pb.SimulateWorkflowResponse = await self._unary(
+            self._stub.SimulateWorkflow, request
+        )
+        return response
+
+    async def get_workflow_schema(self) -> compiler_pb.GetWorkflowSchemaResponse:
+        """The JSON Schema of the definition document."""
+        response: compiler_pb.GetWorkflowSchemaResponse = await self._unary(
+            self._stub.GetWorkflowSchema, compiler_pb.GetWorkflowSchemaRequest()
+        )
+        return response
+
+
+class RegistryClient(ServiceClient):
+    """Typed client of ``maestro.registry.v1.RegistryService``: one method per
+    RPC, named after it, taking and returning the RPC's messages."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        registry_pb.DESCRIPTOR.services_by_name["RegistryService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = registry_pb_grpc.RegistryServiceStub(channel)
+
+    async def create_workflow(
+        self, request: registry_pb.CreateWorkflowRequest
+    ) -> registry_pb.CreateWorkflowResponse:
+        response: registry_pb.CreateWorkflowResponse = await self._unary(
+            self._stub.CreateWorkflow, request
+        )
+        return response
+
+    async def get_workflow(
+        self, request: registry_pb.GetWorkflowRequest
+    ) -> registry_pb.GetWorkflowResponse:
+        response: registry_pb.GetWorkflowResponse = await self._unary(
+            self._stub.GetWorkflow, request
+        )
+        return response
+
+    async def list_workflows(
+        self, request: registry_pb.ListWorkflowsRequest
+    ) -> registry_pb.ListWorkflowsResponse:
+        response: registry_pb.ListWorkflowsResponse = await self._unary(
+            self._stub.ListWorkflows, request
+        )
+        return response
+
+    async def update_workflow(
+        self, request: registry_pb.UpdateWorkflowRequest
+    ) -> registry_pb.UpdateWorkflowResponse:
+        response: registry_pb.UpdateWorkflowResponse = await self._unary(
+            self._stub.UpdateWorkflow, request
+        )
+        return response
+
+    async def delete_workflow(
+        self, request: registry_pb.DeleteWorkflowRequest
+    ) -> registry_pb.DeleteWorkflowResponse:
+        response: registry_pb.DeleteWorkflowResponse = await self._unary(
+            self._stub.DeleteWorkflow, request
+        )
+        return response
+
+    async def publish_workflow(
+        self, request: registry_pb.PublishWorkflowRequest
+    ) -> registry_pb.PublishWorkflowResponse:
+        response: registry_pb.PublishWorkflowResponse = await self._unary(
+            self._stub.PublishWorkflow, request
+        )
+        return response
+
+    async def clone_workflow(
+        self, request: registry_pb.CloneWorkflowRequest
+    ) -> registry_pb.CloneWorkflowResponse:
+        response: registry_pb.CloneWorkflowResponse = await self._unary(
+            self._stub.CloneWorkflow, request
+        )
+        return response
+
+    async def get_workflow_version(
+        self, request: registry_pb.GetWorkflowVersionRequest
+    ) -> registry_pb.GetWorkflowVersionResponse:
+        response: registry_pb.GetWorkflowVersionResponse = await self._unary(
+            self._stub.GetWorkflowVersion, request
+        )
+        return response
+
+    async def list_workflow_versions(
+        self, request: registry_pb.ListWorkflowVersionsRequest
+    ) -> registry_pb.ListWorkflowVersionsResponse:
+        response: registry_pb.ListWorkflowVersionsResponse = await self._unary(
+            self._stub.ListWorkflowVersions, request
+        )
+        return response
+
+    async def diff_workflow_versions(
+        self, request: registry_pb.DiffWorkflowVersionsRequest
+    ) -> registry_pb.DiffWorkflowVersionsResponse:
+        response: registry_pb.DiffWorkflowVersionsResponse = await self._unary(
+            self._stub.DiffWorkflowVersions, request
+        )
+        return response
+
+    async def promote_workflow_version(
+        self, request: registry_pb.PromoteWorkflowVersionRequest
+    ) -> registry_pb.PromoteWorkflowVersionResponse:
+        response: registry_pb.PromoteWorkflowVersionResponse = await self._unary(
+            self._stub.PromoteWorkflowVersion, request
+        )
+        return response
+
+    async def freeze_workflow(
+        self, request: registry_pb.FreezeWorkflowRequest
+    ) -> registry_pb.FreezeWorkflowResponse:
+        response: registry_pb.FreezeWorkflowResponse = await self._unary(
+            self._stub.FreezeWorkflow, request
+        )
+        return response
+
+    async def list_templates(
+        self, request: registry_pb.ListTemplatesRequest
+    ) -> registry_pb.ListTemplatesResponse:
+        response: registry_pb.ListTemplatesResponse = await self._unary(
+            self._stub.ListTemplates, request
+        )
+        return response
+
+    async def create_workflow_from_template(
+        self, request: registry_pb.CreateWorkflowFromTemplateRequest
+    ) -> registry_pb.CreateWorkflowFromTemplateResponse:
+        response: registry_pb.CreateWorkflowFromTemplateResponse = await self._unary(
+            self._stub.CreateWorkflowFromTemplate, request
+        )
+        return response
+
+    async def build_workflow(
+        self, request: registry_pb.BuildWorkflowRequest
+    ) -> registry_pb.BuildWorkflowResponse:
+        response: registry_pb.BuildWorkflowResponse = await self._unary(
+            self._stub.BuildWorkflow, request
         )
         return response

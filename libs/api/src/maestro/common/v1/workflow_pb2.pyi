@@ -99,7 +99,7 @@ class Trigger(_message.Message):
     def __init__(self, type: _Optional[_Union[TriggerType, str]] = ..., event: _Optional[str] = ..., path: _Optional[str] = ..., cron: _Optional[str] = ..., timezone: _Optional[str] = ..., input: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Step(_message.Message):
-    __slots__ = ("id", "type", "needs", "handler", "config", "input", "timeout", "retry", "compensate", "cache", "resources", "labels", "task_queue", "condition", "loop", "human", "subworkflow", "delay")
+    __slots__ = ("id", "type", "needs", "handler", "config", "input", "timeout", "retry", "compensate", "cache", "resources", "labels", "task_queue", "condition", "loop", "human", "subworkflow", "delay", "output_schema")
     class InputEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class Step(_message.Message):
     HUMAN_FIELD_NUMBER: _ClassVar[int]
     SUBWORKFLOW_FIELD_NUMBER: _ClassVar[int]
     DELAY_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: StepType
     needs: _containers.RepeatedScalarFieldContainer[str]
@@ -150,7 +151,8 @@ class Step(_message.Message):
     human: HumanSpec
     subworkflow: SubworkflowSpec
     delay: DelaySpec
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[StepType, str]] = ..., needs: _Optional[_Iterable[str]] = ..., handler: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., compensate: _Optional[str] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., resources: _Optional[_Union[ResourceHints, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., task_queue: _Optional[str] = ..., condition: _Optional[_Union[ConditionSpec, _Mapping]] = ..., loop: _Optional[_Union[LoopSpec, _Mapping]] = ..., human: _Optional[_Union[HumanSpec, _Mapping]] = ..., subworkflow: _Optional[_Union[SubworkflowSpec, _Mapping]] = ..., delay: _Optional[_Union[DelaySpec, _Mapping]] = ...) -> None: ...
+    output_schema: _struct_pb2.Struct
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[StepType, str]] = ..., needs: _Optional[_Iterable[str]] = ..., handler: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., compensate: _Optional[str] = ..., cache: _Optional[_Union[CachePolicy, _Mapping]] = ..., resources: _Optional[_Union[ResourceHints, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., task_queue: _Optional[str] = ..., condition: _Optional[_Union[ConditionSpec, _Mapping]] = ..., loop: _Optional[_Union[LoopSpec, _Mapping]] = ..., human: _Optional[_Union[HumanSpec, _Mapping]] = ..., subworkflow: _Optional[_Union[SubworkflowSpec, _Mapping]] = ..., delay: _Optional[_Union[DelaySpec, _Mapping]] = ..., output_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class RetryPolicy(_message.Message):
     __slots__ = ("max_attempts", "initial_backoff", "multiplier", "max_backoff", "jitter", "non_retryable_errors")

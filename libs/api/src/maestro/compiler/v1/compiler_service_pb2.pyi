@@ -139,3 +139,15 @@ class SimulateWorkflowResponse(_message.Message):
     succeeded: bool
     outputs: _struct_pb2.Struct
     def __init__(self, steps: _Optional[_Iterable[_Union[_simulation_pb2.SimulatedStep, _Mapping]]] = ..., path: _Optional[_Iterable[_Union[_simulation_pb2.PathDecision, _Mapping]]] = ..., critical_path: _Optional[_Iterable[str]] = ..., total_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_cost_cents: _Optional[float] = ..., succeeded: _Optional[bool] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class GetWorkflowSchemaRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetWorkflowSchemaResponse(_message.Message):
+    __slots__ = ("schema_json", "schema_id")
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_ID_FIELD_NUMBER: _ClassVar[int]
+    schema_json: bytes
+    schema_id: str
+    def __init__(self, schema_json: _Optional[bytes] = ..., schema_id: _Optional[str] = ...) -> None: ...

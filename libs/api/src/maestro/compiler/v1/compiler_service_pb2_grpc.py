@@ -67,6 +67,11 @@ class CompilerServiceStub:
                 request_serializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowRequest.SerializeToString,
                 response_deserializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowResponse.FromString,
                 _registered_method=True)
+        self.GetWorkflowSchema = channel.unary_unary(
+                '/maestro.compiler.v1.CompilerService/GetWorkflowSchema',
+                request_serializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaRequest.SerializeToString,
+                response_deserializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaResponse.FromString,
+                _registered_method=True)
 
 
 class CompilerServiceServicer:
@@ -129,6 +134,14 @@ class CompilerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWorkflowSchema(self, request, context):
+        """Returns the JSON Schema (draft 2020-12) of the workflow definition
+        document that this compiler accepts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CompilerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +174,11 @@ def add_CompilerServiceServicer_to_server(servicer, server):
                     servicer.SimulateWorkflow,
                     request_deserializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowRequest.FromString,
                     response_serializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowResponse.SerializeToString,
+            ),
+            'GetWorkflowSchema': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflowSchema,
+                    request_deserializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaRequest.FromString,
+                    response_serializer=maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,6 +346,33 @@ class CompilerService:
             '/maestro.compiler.v1.CompilerService/SimulateWorkflow',
             maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowRequest.SerializeToString,
             maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.SimulateWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflowSchema(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maestro.compiler.v1.CompilerService/GetWorkflowSchema',
+            maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaRequest.SerializeToString,
+            maestro_dot_compiler_dot_v1_dot_compiler__service__pb2.GetWorkflowSchemaResponse.FromString,
             options,
             channel_credentials,
             insecure,
