@@ -19,16 +19,8 @@ def test_task_queue_poll_is_not_retryable() -> None:
 
 
 def test_every_compiler_method_is_retryable() -> None:
-    assert sorted(idempotent_methods(COMPILER)) == sorted(
-        [
-            "ValidateWorkflow",
-            "LintWorkflow",
-            "CompileWorkflow",
-            "DigestWorkflow",
-            "DiffWorkflows",
-            "SimulateWorkflow",
-        ]
-    )
+    assert sorted(idempotent_methods(COMPILER)) == sorted(m.name for m in COMPILER.methods)
+    assert len(COMPILER.methods) >= 7
     assert CompilerClient.SERVICES == (COMPILER,)
 
 
