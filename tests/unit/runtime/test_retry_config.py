@@ -32,7 +32,11 @@ def test_service_config_json() -> None:
     assert ("maestro.scheduler.v1.TaskQueueService", "HeartbeatTask") in names
     assert ("maestro.scheduler.v1.TaskQueueService", "CompleteTask") in names
     assert ("maestro.scheduler.v1.TaskQueueService", "PollTasks") not in names
-    assert len(names) == len(method_config["name"]) == 6 + len(idempotent_methods(TASK_QUEUE))
+    assert (
+        len(names)
+        == len(method_config["name"])
+        == len(COMPILER.methods) + len(idempotent_methods(TASK_QUEUE))
+    )
     policy = method_config["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
     assert policy["maxAttempts"] == 4
