@@ -13,7 +13,7 @@ PACKAGES := libs/api libs/runtime services/compiler services/registry \
             services/gateway libs/cli
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: install run test pytest lint format protos check-protos breaking clean help
+.PHONY: install system-deps run test pytest lint format protos check-protos breaking clean help
 
 help:
 	@echo "make run      - install if needed, then start the whole mesh (maestro up)"
@@ -57,6 +57,10 @@ breaking: install
 	if [ -z "$$base" ]; then echo "no .ci/buf-baseline: nothing to compare against"; \
 	else $(BIN)/buf breaking --against ".git#ref=$$base" && echo "buf breaking: no breaking changes since $$base"; fi
 
+# The real servers the tests start (PostgreSQL): installed if missing.
+system-deps:
+	./tools/ensure-system-deps.sh
+
 lint: install
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
@@ -69,7 +73,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-pytest: install
+pytest: install system-deps
 	$(BIN)/pytest
 
 test: lint check-protos breaking pytest
