@@ -1,4 +1,4 @@
-"""Structural validation: codes, JSON pointers, positions, related steps."""
+"""Validation: codes, JSON pointers, positions, related steps."""
 
 from __future__ import annotations
 
@@ -26,9 +26,11 @@ steps:
   - id: check
     type: condition
     needs: [fetch]
+    condition: {expression: "true", thenSteps: [wait]}
   - id: wait
     type: delay
     needs: [fetch, check]
+    delay: {duration: 1m30s}
 """
 
 
@@ -152,13 +154,21 @@ def test_longest_valid_name() -> None:
     assert findings(f"name: {'a' * 63}\nsteps:\n  - {{id: a, type: task}}\n") == []
 
 
-@pytest.mark.parametrize("steps", ["steps: {a: {type: task}}", "steps: []", "steps: just-text"])
-def test_steps_must_be_a_non_empty_list(steps: str) -> None:
+@pytest.mark.parametrize("steps", ["steps: {a: {type: task}}", "steps: just-text"])
+def test_steps_must_be_a_list(steps: str) -> None:
     assert codes_at(f"name: x\n{steps}\n") == [("TYPE_MISMATCH", "/steps")]
 
 
+def test_steps_must_not_be_empty() -> None:
+    (finding,) = findings("name: x\nsteps: []\n")
+    assert (finding.code, finding.path) == ("SCHEMA_VIOLATION", "/steps")
+    assert "at least 1" in finding.message
+
+
 def test_not_a_mapping() -> None:
-    assert codes_at("- just\n- a list\n") == [("INVALID_DOCUMENT", "")]
+    (finding,) = findings("- just\n- a list\n")
+    assert (finding.code, finding.path) == ("TYPE_MISMATCH", "")
+    assert "must be a mapping" in finding.message
 
 
 def test_all_problems_are_reported_sorted_by_position() -> None:
@@ -218,3 +228,67 @@ def test_out_of_domain_numbers_are_an_invalid_argument(value: str) -> None:
     )
     with pytest.raises(InvalidArgumentError):
         Compiler().validate(source)
+
+
+SCOPES = """\
+name: scopes
+inputSchema: {type: object, properties: {n: {type: integer}}}
+outputs: {last: steps.c.output.v, first: steps.a.output.v}
+steps:
+  - {id: a, type: task, outputSchema: {type: object, properties: {v: {type: integer}}}}
+  - {id: fetch-all, type: task, needs: [a]}
+  - {id: b, type: task, needs: [fetch-all], input: {x: 'steps["fetch-all"].output.rows'}}
+  - id: c
+    type: loop
+    needs: [b]
+    loop:
+      items: "[1, 2, 3]"
+      body: {type: task, input: {v: "steps.a.output.v + index + inputs.n", item: item}}
+"""
+
+
+def test_expressions_see_inputs_transitive_upstream_steps_and_loop_variables() -> None:
+    assert findings(SCOPES) == []
+
+
+def test_reading_a_step_that_is_not_upstream_says_what_to_add() -> None:
+    text = SCOPES.replace("input: {x:", "input: {late: steps.c.output, x:")
+    (finding,) = findings(text)
+    assert (finding.code, finding.path) == ("UNKNOWN_STEP_REF", "/steps/2/input/late")
+    assert finding.related_steps == ("b", "c")
+    assert "not upstream" in finding.message
+    assert finding.hint == "add 'c' to `needs`"
+
+
+def test_a_dashed_id_read_with_a_dot_points_to_the_bracket_form() -> None:
+    text = SCOPES.replace("""'steps["fetch-all"].output.rows'""", "steps.fetch-all.output.rows")
+    (finding,) = findings(text)
+    assert (finding.code, finding.path) == ("UNKNOWN_STEP_REF", "/steps/2/input/x")
+    assert finding.hint == 'read it as `steps["fetch-all"].output`'
+
+
+def test_type_errors_name_the_operands_and_column() -> None:
+    text = SCOPES.replace('"steps.a.output.v + index + inputs.n"', """'steps.a.output.v + "x"'""")
+    (finding,) = findings(text)
+    assert (finding.code, finding.path) == ("TYPE_MISMATCH", "/steps/3/loop/body/input/v")
+    assert "(int, string)" in finding.message
+    assert "column 18" in finding.message
+
+
+def test_unknown_keys_are_reported_one_by_one_with_a_suggestion() -> None:
+    text = "name: x\nsteps:\n  - {id: a, type: task, handler: echo, tiemout: 5s, colour: red}\n"
+    found = findings(text)
+    assert [(f.code, f.path) for f in found] == [
+        ("SCHEMA_VIOLATION", "/steps/0/tiemout"),
+        ("SCHEMA_VIOLATION", "/steps/0/colour"),
+    ]
+    assert found[0].hint == "did you mean `timeout`?"
+
+
+def test_a_key_of_another_step_type_names_the_types_it_belongs_to() -> None:
+    (finding,) = findings(
+        "name: x\nsteps:\n  - {id: a, type: delay, delay: {duration: 1s}, handler: echo}\n"
+    )
+    assert (finding.code, finding.path) == ("SCHEMA_VIOLATION", "/steps/0/handler")
+    assert "not allowed on a delay step" in finding.message
+    assert finding.hint == "`handler` applies to task steps"

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from maestro.cli import workflows
 from maestro.cli.mesh import SERVICES, grpc_address, load_settings
 from maestro.cli.up import run_up, service_status, status_table
 from maestro.runtime.server import serve_until_signal
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+app.add_typer(workflows.app, name="workflows")
 
 DataDir = Annotated[
     Path | None,

@@ -1,17 +1,28 @@
-"""Compiler domain logic: parse, validate and digest workflow documents.
+"""Compiler domain logic: parse, validate, digest, compile, diff and simulate
+workflow documents.
 
 Pure functions of their input; imports no grpc.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from maestro.common.v1 import diff_pb2, plan_pb2
+from maestro.compiler.v1 import compiler_service_pb2, simulation_pb2
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError, InvalidDefinitionError
 from maestro.services.compiler import digest as digests
+from maestro.services.compiler.diff import diff as diff_normal
+from maestro.services.compiler.lint import check_disabled_rules
+from maestro.services.compiler.lint import lint as lint_document
+from maestro.services.compiler.normalize import normalize
+from maestro.services.compiler.plan import compile_plan
+from maestro.services.compiler.simulate import simulate as simulate_plan
 from maestro.services.compiler.source import ParsedSource, SourceSyntaxError, parse_source
 from maestro.services.compiler.validate import Finding, Report, validate
+from maestro.services.compiler.workflow_schema import SCHEMA_ID, schema_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +41,30 @@ class ValidationResult:
     parsed: ParsedSource | None
     report: Report
     digest: str
+    normal: Any = None
+    """The normal form (docs/dsl.md) when the document is valid, else None."""
 
     @property
     def valid(self) -> bool:
         return self.parsed is not None and self.report.valid
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """A compiled definition: its validation, normal form and plan."""
+
+    result: ValidationResult
+    normal: dict[str, Any]
+    plan: plan_pb2.CompiledPlan
+
+
+def _invalid_definition(report: Report) -> InvalidDefinitionError:
+    errors = [f for f, _ in report.findings if f.severity == "error"]
+    return InvalidDefinitionError(
+        f"the definition has {len(errors)} error(s); first: {errors[0].message}",
+        metadata={"errors": str(len(errors))},
+        field_violations=[FieldViolation(f.path or "/", f.message, f.code) for f in errors],
+    )
 
 
 class Compiler:
@@ -58,24 +89,98 @@ class Compiler:
             finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
             return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
         report = validate(parsed)
-        return ValidationResult(parsed, report, digests.digest(parsed.document))
+        if not report.valid:
+            return ValidationResult(parsed, report, digests.digest(parsed.document))
+        normal = normalize(parsed.document)
+        return ValidationResult(parsed, report, digests.digest(normal), normal)
+
+    def lint(self, source: Source, disabled_rules: Collection[str] = ()) -> ValidationResult:
+        """Validation plus lint findings (docs/dsl.md), without the codes in
+        ``disabled_rules``; a syntax error is a ``SYNTAX_ERROR`` finding as in
+        ``validate``. The result carries no digest.
+
+        Raises:
+            InvalidArgumentError: the source is empty or oversized, or a disabled
+                rule is not a lint rule.
+        """
+        check_disabled_rules(disabled_rules)
+        try:
+            parsed = self.parse(source)
+        except SourceSyntaxError as exc:
+            finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
+            return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
+        return ValidationResult(parsed, lint_document(parsed, disabled_rules), "")
+
+    def workflow_schema(self) -> tuple[bytes, str]:
+        """(UTF-8 JSON, ``$id``) of the JSON Schema of workflow documents."""
+        return schema_json(), SCHEMA_ID
 
     def require_valid(self, source: Source) -> ValidationResult:
         """Like ``validate`` but raises ``InvalidDefinitionError`` when invalid."""
         result = self.validate(source)
         if not result.valid:
-            errors = [(f, pos) for f, pos in result.report.findings if f.severity == "error"]
-            raise InvalidDefinitionError(
-                f"the definition has {len(errors)} error(s); first: {errors[0][0].message}",
-                metadata={"errors": str(len(errors))},
-                field_violations=[
-                    FieldViolation(f.path or "/", f.message, f.code) for f, _ in errors
-                ],
-            )
+            raise _invalid_definition(result.report)
         return result
 
     def digest(self, source: Source) -> tuple[str, bytes]:
-        """(hex SHA-256, canonical JSON) of the document."""
-        document: Any = self.parse(source).document
+        """(hex SHA-256, canonical JSON) of the document's normal form, or of the
+        document as written when it does not validate."""
+        parsed = self.parse(source)
+        document: Any = parsed.document
+        if validate(parsed).valid:
+            document = normalize(document)
         canonical = digests.canonical_json(document)
-        return digests.digest(document), canonical
+        return digests.sha256_hex(canonical), canonical
+
+    def compile(self, source: Source) -> Compilation:
+        """The plan of a document that passes validation and every lint rule of
+        severity error (a compiled definition has no errors); the compilation's
+        report holds the lint warnings.
+
+        Raises:
+            SourceSyntaxError: the document does not parse.
+            InvalidDefinitionError: validation or lint found an error.
+        """
+        parsed = self.parse(source)
+        report = lint_document(parsed)
+        if not report.valid:
+            raise _invalid_definition(report)
+        normal: dict[str, Any] = normalize(parsed.document)
+        result = ValidationResult(parsed, report, digests.digest(normal), normal)
+        return Compilation(result, normal, compile_plan(normal, result.digest))
+
+    def diff(self, base: Source, target: Source) -> diff_pb2.WorkflowDiff:
+        """How ``target`` differs from ``base``; raises ``InvalidDefinitionError``
+        when either is invalid."""
+        old, new = self.require_valid(base), self.require_valid(target)
+        return diff_normal(old.normal, new.normal, base_digest=old.digest, target_digest=new.digest)
+
+    def simulate(
+        self,
+        source: Source,
+        inputs: Mapping[str, Any],
+        mocks: Mapping[str, simulation_pb2.StepMock],
+        cost_table: Mapping[str, float],
+        default_task_duration: float | None = None,
+    ) -> compiler_service_pb2.SimulateWorkflowResponse:
+        """A dry run of the compiled document with mocked step results
+        (``default_task_duration`` in seconds, None for the default).
+
+        Raises:
+            InvalidDefinitionError: the document is invalid.
+            InvalidArgumentError: a mock names a step the workflow does not have.
+        """
+        compiled = self.compile(source)
+        known = {step.step.id for step in compiled.plan.steps}
+        unknown = sorted(set(mocks) - known)
+        if unknown:
+            raise InvalidArgumentError(
+                f"mocks name unknown step(s): {', '.join(unknown)}",
+                field_violations=[
+                    FieldViolation(f"mocks[{step_id}]", "no step has this id", "UNKNOWN_STEP")
+                    for step_id in unknown
+                ],
+            )
+        return simulate_plan(
+            compiled.normal, compiled.plan, inputs, mocks, cost_table, default_task_duration
+        )

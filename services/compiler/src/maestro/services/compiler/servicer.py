@@ -8,6 +8,8 @@ from google.protobuf import json_format
 from maestro.common.v1 import diagnostic_pb2, source_pb2, workflow_pb2
 from maestro.compiler.v1 import compiler_service_pb2 as pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as pb_grpc
+from maestro.services.compiler.normalize import normalize
+from maestro.services.compiler.protomap import definition_message
 from maestro.services.compiler.service import Compiler, Source, ValidationResult
 
 _SEVERITY = {
@@ -42,26 +44,13 @@ def diagnostics_to_proto(result: ValidationResult) -> list[diagnostic_pb2.Diagno
 
 
 def definition_to_proto(document: object) -> workflow_pb2.WorkflowDefinition | None:
-    """The typed definition of a valid document (DSL step/trigger types are
-    lowercase words; the proto enums are prefixed)."""
+    """The typed definition of a valid document, converted from its normal form
+    (so durations such as ``2m`` become ``Duration``s; DSL step/trigger types are
+    lowercase words, the proto enums are prefixed)."""
     if not isinstance(document, dict):
         return None
-    doc = dict(document)
-    doc["steps"] = [
-        {**s, "type": f"STEP_TYPE_{str(s.get('type', '')).upper()}"}
-        for s in doc.get("steps", [])
-        if isinstance(s, dict)
-    ]
-    if isinstance(doc.get("triggers"), list):
-        doc["triggers"] = [
-            {**t, "type": f"TRIGGER_TYPE_{str(t.get('type', '')).upper()}"}
-            for t in doc["triggers"]
-            if isinstance(t, dict)
-        ]
     try:
-        return json_format.ParseDict(
-            doc, workflow_pb2.WorkflowDefinition(), ignore_unknown_fields=True
-        )
+        return definition_message(normalize(document))
     except json_format.ParseError:
         return None
 
@@ -86,8 +75,56 @@ class CompilerServicer(pb_grpc.CompilerServiceServicer):
             digest=result.digest,
         )
 
+    async def LintWorkflow(
+        self, request: pb.LintWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LintWorkflowResponse:
+        result = self._compiler.lint(
+            source_from_proto(request.source), list(request.disabled_rules)
+        )
+        return pb.LintWorkflowResponse(valid=result.valid, diagnostics=diagnostics_to_proto(result))
+
+    async def GetWorkflowSchema(
+        self, request: pb.GetWorkflowSchemaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetWorkflowSchemaResponse:
+        schema, schema_id = self._compiler.workflow_schema()
+        return pb.GetWorkflowSchemaResponse(schema_json=schema, schema_id=schema_id)
+
     async def DigestWorkflow(
         self, request: pb.DigestWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> pb.DigestWorkflowResponse:
         digest, canonical = self._compiler.digest(source_from_proto(request.source))
         return pb.DigestWorkflowResponse(digest=digest, canonical_json=canonical)
+
+    async def CompileWorkflow(
+        self, request: pb.CompileWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompileWorkflowResponse:
+        compiled = self._compiler.compile(source_from_proto(request.source))
+        return pb.CompileWorkflowResponse(
+            plan=compiled.plan,
+            definition=definition_message(compiled.normal),
+            diagnostics=diagnostics_to_proto(compiled.result),
+        )
+
+    async def DiffWorkflows(
+        self, request: pb.DiffWorkflowsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DiffWorkflowsResponse:
+        diff = self._compiler.diff(
+            source_from_proto(request.base), source_from_proto(request.target)
+        )
+        return pb.DiffWorkflowsResponse(diff=diff)
+
+    async def SimulateWorkflow(
+        self, request: pb.SimulateWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SimulateWorkflowResponse:
+        default_task_duration = (
+            request.default_task_duration.ToTimedelta().total_seconds()
+            if request.HasField("default_task_duration")
+            else None
+        )
+        return self._compiler.simulate(
+            source_from_proto(request.source),
+            json_format.MessageToDict(request.inputs),
+            dict(request.mocks),
+            dict(request.cost_table),
+            default_task_duration,
+        )

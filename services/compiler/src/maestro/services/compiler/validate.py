@@ -1,147 +1,338 @@
-"""Structural validation of a parsed workflow document.
+"""Validation of a parsed workflow document.
 
-Reports every problem at once as diagnostics with a stable code and a JSON
-Pointer: document shape, required fields, step types, duplicate ids, unknown
-``needs`` references and dependency cycles (naming the steps on the cycle).
+Reports every problem at once, each as a finding with a stable code and a JSON
+Pointer, in three passes over the same document:
+
+1. shape: the document against ``workflow.schema.json`` (unknown keys, missing
+   and mistyped fields, durations, type-specific sections), one finding per
+   schema error;
+2. graph: duplicate ids, ``needs``/``thenSteps``/``elseSteps`` naming unknown
+   steps, dependency cycles (one per strongly connected component) and steps
+   that can never run (``UNREACHABLE_STEP``);
+3. expressions: every CEL expression type-checked with exactly the variables
+   in its scope (``expressions.py``).
+
+The passes do not overlap: the graph pass only reads well-typed values and
+leaves their shape to the schema, and the expression pass skips values that
+are not strings.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from jsonschema.exceptions import ValidationError, best_match
+
+from maestro.services.compiler.expressions import check_expressions
+from maestro.services.compiler.findings import Finding, Report, locate
+from maestro.services.compiler.graph import (
+    StepGraph,
+    cycles,
+    downstream,
+    id_of,
+    step_graph,
+    string_list,
+)
 from maestro.services.compiler.source import ParsedSource, pointer
+from maestro.services.compiler.workflow_schema import WORKFLOW_SCHEMA, meta_validator, validator
 
-STEP_TYPES = ("task", "condition", "loop", "human", "subworkflow", "delay")
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-STEP_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
-DURATION = re.compile(r"^\d+(\.\d{1,9})?s$")
+__all__ = ["STEP_TYPES", "Finding", "Report", "validate", "validation_findings"]
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A diagnostic before positions are attached."""
-
-    code: str
-    message: str
-    path: str
-    severity: str = "error"
-    hint: str = ""
-    related_steps: tuple[str, ...] = ()
-
-
-@dataclass
-class Report:
-    """All findings for one document, each with its (line, column)."""
-
-    findings: list[tuple[Finding, tuple[int, int]]] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return not any(f.severity == "error" for f, _ in self.findings)
+_DEFS: dict[str, Any] = WORKFLOW_SCHEMA["$defs"]
+STEP_TYPES: tuple[str, ...] = tuple(_DEFS["stepType"]["enum"])
+NAME_PATTERN = re.compile(_DEFS["workflowName"]["pattern"])
+STEP_ID_PATTERN = re.compile(_DEFS["stepId"]["pattern"])
+_DEF_OF_SCHEMA = {id(schema): name for name, schema in _DEFS.items()}
+_STEP_KEYS_BY_TYPE = {t: frozenset(_DEFS[f"{t}Step"]["properties"]) for t in STEP_TYPES}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+_EXPECTED = {
+    "object": "an object (a mapping)",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+}
+_PATTERN_MEANING = {
+    "duration": "a duration such as `30s`, `500ms`, `2m` or `1h30m`",
+    "workflowRef": "a workflow resource name such as `workflows/billing`",
+}
+_TRIGGER_TYPE_HINT = f"set `type` to one of {', '.join(_DEFS['triggerType']['enum'])}"
+_MISSING_HINTS = {
+    "name": "add `name: my-flow` (lowercase letters, digits and `-`)",
+    "steps": "add `steps:` with at least one step",
+    "id": "give the step an `id`",
+    "type": f"set `type` to one of {', '.join(STEP_TYPES)}",
+    "condition": "add `condition: {expression: ..., thenSteps: [...], elseSteps: [...]}`",
+    "loop": "add `loop: {items: ..., body: {type: task, handler: ...}}`",
+    "human": "add `human: {assignees: [role:<name>]}`",
+    "subworkflow": "add `subworkflow: {workflow: workflows/<name>}`",
+    "delay": "add `delay: {duration: 10m}`",
+    "expression": "add a CEL expression that evaluates to a bool",
+    "items": "add a CEL expression that evaluates to a list",
+    "body": "add the step to run per item, for example `body: {type: task, handler: echo}`",
+    "assignees": "list who may complete the task, for example `[role:reviewer]`",
+    "workflow": "name the child workflow, for example `workflows/billing`",
+}
 
 
 def validate(parsed: ParsedSource) -> Report:
     """Validates the document; findings sorted by position, then code."""
-    findings = list(_check_document(parsed.document))
-    located = [(f, parsed.position(f.path)) for f in findings]
-    located.sort(key=lambda item: (item[1], item[0].code, item[0].path))
-    return Report(located)
+    return locate(parsed, validation_findings(parsed.document))
 
 
-def _check_document(doc: Any) -> Iterator[Finding]:
+def validation_findings(doc: Any) -> Iterator[Finding]:
+    """Shape, graph and expression findings of a parsed document."""
+    yield from schema_findings(doc)
+    graph = step_graph(doc)
+    if graph is not None:
+        yield from graph_findings(graph)
+        yield from check_expressions(doc, graph)
+
+
+# Shape --------------------------------------------------------------------
+
+
+def schema_findings(doc: Any) -> Iterator[Finding]:
+    """One finding per error of the document against the workflow schema, and
+    of each embedded JSON Schema against the draft 2020-12 meta-schema."""
+    for error in validator().iter_errors(doc):
+        yield from _schema_error_findings(error, doc)
+    for at, schema in _embedded_schemas(doc):
+        for error in meta_validator().iter_errors(schema):
+            tokens = [*at, *error.absolute_path]
+            yield _embedded_schema_finding(error, pointer(*tokens), _where(doc, tokens))
+
+
+def _embedded_schemas(doc: Any) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """(location, schema) of the JSON Schemas inside a document."""
+
+    def in_step(step: Any, at: tuple[str | int, ...]) -> Iterator[tuple[Any, ...]]:
+        if not isinstance(step, dict):
+            return
+        yield (*at, "outputSchema"), step.get("outputSchema")
+        human, loop = step.get("human"), step.get("loop")
+        if isinstance(human, dict):
+            yield (*at, "human", "formSchema"), human.get("formSchema")
+        if isinstance(loop, dict):
+            yield from in_step(loop.get("body"), (*at, "loop", "body"))
+
     if not isinstance(doc, dict):
-        yield Finding("INVALID_DOCUMENT", "a workflow definition must be a mapping", "")
         return
-    name = doc.get("name")
-    if name is None:
-        yield Finding("MISSING_FIELD", "`name` is required", "/name", hint="add `name: my-flow`")
-    elif not isinstance(name, str) or not NAME_PATTERN.match(name):
+    found: list[tuple[Any, ...]] = [(("inputSchema",), doc.get("inputSchema"))]
+    found.append((("outputSchema",), doc.get("outputSchema")))
+    steps = doc.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        found.extend(in_step(step, ("steps", i)))
+    for at, schema in found:
+        if isinstance(schema, dict):
+            yield at, schema
+
+
+def _schema_error_findings(error: ValidationError, doc: Any) -> Iterator[Finding]:
+    tokens = list(error.absolute_path)
+    here = pointer(*tokens)
+    where = _where(doc, tokens)
+    definition = _DEF_OF_SCHEMA.get(id(error.schema), "")
+    keyword = error.validator
+    instance = error.instance
+    if keyword == "required" and isinstance(instance, dict):
+        kind = instance.get("type") if definition.endswith("Step") else None
+        for name in error.validator_value:
+            if name not in instance:
+                yield Finding(
+                    "MISSING_FIELD",
+                    f"{where}a {kind} step needs `{name}`"
+                    if isinstance(kind, str)
+                    else f"{where}`{name}` is required",
+                    pointer(*tokens, name),
+                    hint=_TRIGGER_TYPE_HINT
+                    if name == "type" and tokens[:1] == ["triggers"]
+                    else _MISSING_HINTS.get(name, ""),
+                )
+    elif keyword == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {}))
+        for key in sorted(set(instance) - known):
+            yield _unknown_key(
+                key, known, definition=definition, instance=instance, tokens=tokens, where=where
+            )
+    elif definition == "workflowName":
         yield Finding(
             "INVALID_NAME",
             "`name` must be lowercase letters, digits and `-`, starting with a letter, "
-            "at most 63 characters",
-            "/name",
+            f"at most 63 characters; got {instance!r}",
+            here,
         )
-    steps = doc.get("steps")
-    if steps is None:
-        yield Finding("MISSING_FIELD", "`steps` is required", "/steps")
-        return
-    if not isinstance(steps, list) or not steps:
-        yield Finding("TYPE_MISMATCH", "`steps` must be a non-empty list", "/steps")
-        return
-    yield from _check_steps(steps)
+    elif definition == "stepId":
+        yield Finding(
+            "INVALID_STEP_ID",
+            f"step id {instance!r} must start with a letter and use letters, digits, "
+            "`_` and `-` (at most 128 characters)",
+            here,
+        )
+    elif definition == "stepType":
+        close = difflib.get_close_matches(str(instance), STEP_TYPES, n=1)
+        yield Finding(
+            "INVALID_STEP_TYPE",
+            f"{where}`type` must be one of {', '.join(STEP_TYPES)}; got {instance!r}",
+            here,
+            hint=f"did you mean `{close[0]}`?" if close else "",
+        )
+    elif keyword == "type":
+        yield _type_mismatch(error, tokens, here, where, definition)
+    elif alternatives := _one_of_required(error):
+        options = " or ".join(f"`{name}`" for name in alternatives)
+        yield Finding("MISSING_FIELD", f"{where}{_subject(tokens)} needs {options}", here)
+    else:
+        yield Finding("SCHEMA_VIOLATION", where + _violation(error, tokens, definition), here)
 
 
-def _check_steps(steps: list[Any]) -> Iterator[Finding]:
-    index_of: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        here = pointer("steps", i)
-        if not isinstance(step, dict):
-            yield Finding("TYPE_MISMATCH", "a step must be a mapping", here)
-            continue
-        step_id = step.get("id")
-        if not isinstance(step_id, str) or not step_id:
-            yield Finding("MISSING_FIELD", "every step needs an `id`", here + "/id")
-        elif not STEP_ID_PATTERN.match(step_id):
-            yield Finding(
-                "INVALID_STEP_ID",
-                f"step id {step_id!r} must start with a letter and use letters, digits, "
-                "`_` and `-`",
-                here + "/id",
+def _where(doc: Any, tokens: list[str | int]) -> str:
+    """``step 'charge': `` when the path is inside a step with an id."""
+    if len(tokens) >= 2 and tokens[0] == "steps" and isinstance(tokens[1], int):
+        steps = doc.get("steps") if isinstance(doc, dict) else None
+        step = steps[tokens[1]] if isinstance(steps, list) and tokens[1] < len(steps) else None
+        if isinstance(step, dict) and isinstance(step.get("id"), str):
+            return f"step {step['id']!r}: "
+    return ""
+
+
+def _subject(tokens: list[str | int]) -> str:
+    if not tokens:
+        return "the document"
+    last = tokens[-1]
+    if isinstance(last, int):
+        return f"`{tokens[-2]}[{last}]`" if len(tokens) > 1 else f"item {last}"
+    return f"`{last}`"
+
+
+def _embedded_schema_finding(error: ValidationError, here: str, where: str) -> Finding:
+    detail = best_match(error.context) if error.context else error
+    hint = ""
+    if here.endswith("/type"):
+        hint = "JSON Schema types are array, boolean, integer, null, number, object and string"
+    return Finding(
+        "SCHEMA_VIOLATION", f"{where}not a valid JSON Schema: {detail.message}", here, hint=hint
+    )
+
+
+def _unknown_key(
+    key: str,
+    known: set[str],
+    *,
+    definition: str,
+    instance: Mapping[str, Any],
+    tokens: list[str | int],
+    where: str,
+) -> Finding:
+    path = pointer(*tokens, key)
+    if definition.endswith("Step") and definition != "anyStep":
+        owners = [t for t, keys in _STEP_KEYS_BY_TYPE.items() if key in keys]
+        if owners:
+            return Finding(
+                "SCHEMA_VIOLATION",
+                f"{where}`{key}` is not allowed on a {instance.get('type')} step",
+                path,
+                hint=f"`{key}` applies to {', '.join(owners)} steps",
             )
-        elif step_id in index_of:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    allowed = ", ".join(sorted(known))
+    return Finding(
+        "SCHEMA_VIOLATION",
+        f"{where}unknown key `{key}`",
+        path,
+        hint=f"did you mean `{close[0]}`?" if close else f"allowed keys: {allowed}",
+    )
+
+
+def _type_mismatch(
+    error: ValidationError, tokens: list[str | int], here: str, where: str, definition: str
+) -> Finding:
+    expected = error.validator_value
+    names = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_EXPECTED.get(n, n) for n in names)
+    got = _JSON_TYPES.get(type(error.instance), "a value")
+    hint = ""
+    if definition == "celExpression":
+        hint = "CEL expressions are strings: quote the value, for example '5' or '\"text\"'"
+    elif definition == "duration":
+        hint = "write durations as strings such as `30s`, `500ms` or `1h30m`"
+    elif not tokens:
+        wanted = "a mapping of `name`, `steps`, ..."
+    return Finding(
+        "TYPE_MISMATCH",
+        f"{where}{_subject(tokens)} must be {wanted}, got {got}",
+        here,
+        hint=hint,
+    )
+
+
+_VIOLATIONS = {
+    "enum": "{subject} must be one of {options}; got {instance!r}",
+    "minimum": "{subject} must be at least {value}, got {instance}",
+    "maximum": "{subject} must be at most {value}, got {instance}",
+    "minItems": "{subject} must have at least {value} item(s)",
+    "minLength": "{subject} must not be empty",
+}
+
+
+def _violation(error: ValidationError, tokens: list[str | int], definition: str) -> str:
+    subject = _subject(tokens)
+    keyword, value, instance = error.validator, error.validator_value, error.instance
+    if keyword == "pattern":
+        meaning = _PATTERN_MEANING.get(definition)
+        if meaning is None and tokens and tokens[-1] == "cron":
+            meaning = "a five-field cron expression such as `0 * * * *`"
+        return f"{subject} must be {meaning or f'a string matching {value}'}, got {instance!r}"
+    template = _VIOLATIONS.get(str(keyword))
+    if template is None:
+        return f"{subject}: {error.message}"
+    options = ", ".join(map(str, value)) if isinstance(value, list) else ""
+    return template.format(subject=subject, value=value, instance=instance, options=options)
+
+
+def _one_of_required(error: ValidationError) -> list[str]:
+    """The alternatives of an ``anyOf`` of ``required``s (``delay``: ``duration``
+    or ``until``); empty for any other error."""
+    value = error.validator_value
+    if error.validator == "anyOf" and all(
+        isinstance(s, dict) and set(s) == {"required"} for s in value
+    ):
+        return [s["required"][0] for s in value]
+    return []
+
+
+# Graph --------------------------------------------------------------------
+
+
+def graph_findings(graph: StepGraph) -> Iterator[Finding]:
+    """Duplicate ids, unknown references, cycles and unreachable steps."""
+    steps, index_of = graph.steps, graph.index_of
+    for i, step in enumerate(steps):
+        step_id = id_of(step)
+        if step_id is None:
+            continue
+        if index_of[step_id] != i:
             yield Finding(
                 "DUPLICATE_STEP_ID",
                 f"step id {step_id!r} is already used by /steps/{index_of[step_id]}",
-                here + "/id",
+                pointer("steps", i, "id"),
+                hint="give every step a unique id",
                 related_steps=(step_id,),
             )
-        else:
-            index_of[step_id] = i
-        step_type = step.get("type")
-        if step_type not in STEP_TYPES:
-            yield Finding(
-                "INVALID_STEP_TYPE" if step_type is not None else "MISSING_FIELD",
-                f"`type` must be one of {', '.join(STEP_TYPES)}",
-                here + "/type",
-            )
-        needs = step.get("needs", [])
-        if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
-            yield Finding("TYPE_MISMATCH", "`needs` must be a list of step ids", here + "/needs")
-        timeout = step.get("timeout")
-        if timeout is not None and not (isinstance(timeout, str) and DURATION.match(timeout)):
-            yield Finding(
-                "TYPE_MISMATCH",
-                f"`timeout` must be a duration in seconds such as `30s` or `0.5s`, got {timeout!r}",
-                here + "/timeout",
-            )
-    yield from _check_references(steps, index_of)
-
-
-def _needs(step: Any) -> list[str]:
-    needs = step.get("needs", []) if isinstance(step, dict) else []
-    return [n for n in needs if isinstance(n, str)] if isinstance(needs, list) else []
-
-
-def _check_references(steps: list[Any], index_of: dict[str, int]) -> Iterator[Finding]:
-    graph: dict[str, list[str]] = {}
-    for step_id, i in index_of.items():
-        edges = []
-        for j, need in enumerate(_needs(steps[i])):
-            if need not in index_of:
-                yield Finding(
-                    "UNKNOWN_STEP_REF",
-                    f"step {step_id!r} needs unknown step {need!r}",
-                    pointer("steps", i, "needs", j),
-                    related_steps=(step_id,),
-                )
-            else:
-                edges.append(need)
-        graph[step_id] = edges
-    for cycle in _cycles(graph):
+        yield from _unknown_references(step, i, step_id, index_of)
+    for cycle in cycles(graph.needs):
         first = cycle[0]
         yield Finding(
             "CYCLE",
@@ -150,40 +341,79 @@ def _check_references(steps: list[Any], index_of: dict[str, int]) -> Iterator[Fi
             hint="remove one of the `needs` edges on the cycle",
             related_steps=tuple(cycle),
         )
+    yield from _unreachable(graph)
 
 
-def _reachable(graph: dict[str, list[str]], start: str) -> set[str]:
-    seen: set[str] = set()
-    stack = list(graph[start])
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(graph[node])
-    return seen
-
-
-def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """One cycle per strongly connected component that contains a cycle.
-
-    Each is found by walking from the component's smallest step id along its
-    smallest in-component edge until a step repeats, then rotated to start at
-    its smallest id, so reports are deterministic.
-    """
-    reach = {node: _reachable(graph, node) for node in graph}
-    assigned: set[str] = set()
-    found: list[list[str]] = []
-    for node in sorted(graph):
-        if node in assigned or node not in reach[node]:
+def _unknown_references(
+    step: dict[str, Any], i: int, step_id: str, index_of: Mapping[str, int]
+) -> Iterator[Finding]:
+    lists: list[tuple[tuple[str, ...], Any]] = [(("needs",), step.get("needs"))]
+    condition = step.get("condition")
+    if isinstance(condition, dict):
+        for key in ("thenSteps", "elseSteps"):
+            lists.append((("condition", key), condition.get(key)))
+    for where, names in lists:
+        if not isinstance(names, list):
             continue
-        component = {other for other in reach[node] if node in reach[other]}
-        assigned |= component
-        path: list[str] = []
-        current = min(component)
-        while current not in path:
-            path.append(current)
-            current = min(n for n in graph[current] if n in component)
-        cycle = path[path.index(current) :]
-        pivot = cycle.index(min(cycle))
-        found.append(cycle[pivot:] + cycle[:pivot])
-    return found
+        for j, name in enumerate(names):
+            if isinstance(name, str) and name not in index_of:
+                close = difflib.get_close_matches(name, index_of, n=1)
+                verb = "needs" if where == ("needs",) else f"lists in `{where[-1]}`"
+                yield Finding(
+                    "UNKNOWN_STEP_REF",
+                    f"step {step_id!r} {verb} unknown step {name!r}",
+                    pointer("steps", i, *where, j),
+                    hint=f"did you mean {close[0]!r}?" if close else "",
+                    related_steps=(step_id,),
+                )
+
+
+def _unreachable(graph: StepGraph) -> Iterator[Finding]:
+    """Steps that can never run because of how a condition routes.
+
+    A condition runs the steps on one side (``thenSteps`` or ``elseSteps``, and
+    everything that needs them) and skips the other side, so a step on both
+    sides always waits for a skipped step. Only the first such step on each
+    path is reported; those after it are unreachable for the same reason. A
+    branch step that does not need its condition is not gated by it at all.
+    """
+    dependents: dict[str, list[str]] | None = None
+    for condition_id, i in graph.index_of.items():
+        step = graph.steps[i]
+        spec = step.get("condition") if step.get("type") == "condition" else None
+        if not isinstance(spec, dict):
+            continue
+        sides: list[list[str]] = []
+        for key in ("thenSteps", "elseSteps"):
+            names = string_list(spec.get(key))
+            for j, name in enumerate(names):
+                if name in graph.index_of and condition_id not in graph.needs[name]:
+                    yield Finding(
+                        "UNREACHABLE_STEP",
+                        f"step {name!r} is in `{key}` of condition {condition_id!r} but does "
+                        f"not need {condition_id!r}, so the condition does not gate it",
+                        pointer("steps", i, "condition", key, j),
+                        hint=f"add {condition_id!r} to the `needs` of {name!r}",
+                        related_steps=(name, condition_id),
+                    )
+            sides.append([n for n in names if n in graph.index_of])
+        if not sides[0] or not sides[1]:
+            continue
+        if dependents is None:
+            dependents = graph.dependents()
+        then_side = downstream(sides[0], dependents)
+        else_side = downstream(sides[1], dependents)
+        both = then_side.keys() & else_side.keys()
+        for name in sorted(both, key=graph.index_of.__getitem__):
+            if any(need in both for need in graph.needs[name]):
+                continue
+            via_then, via_else = then_side[name], else_side[name]
+            yield Finding(
+                "UNREACHABLE_STEP",
+                f"step {name!r} never runs: it waits for both branches of condition "
+                f"{condition_id!r} (then: {via_then!r}, else: {via_else!r}) and one of them "
+                "is always skipped",
+                pointer("steps", graph.index_of[name], "needs"),
+                hint=f"make {name!r} need {condition_id!r} instead, or keep it on one branch",
+                related_steps=(name, condition_id),
+            )

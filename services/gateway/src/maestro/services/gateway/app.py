@@ -1,11 +1,14 @@
 """The gateway's HTTP application (FastAPI).
 
-Cross-cutting behaviour lives here once: request ids, RED metrics per route,
-and errors as RFC 9457 problem+json with the same reason codes as gRPC.
+Cross-cutting behaviour lives here once: request ids, the caller's identity
+(bound for the typed clients to propagate), a server span per request, RED
+metrics per route, the body size cap, and errors as RFC 9457 problem+json with
+the same reason codes as gRPC.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +16,9 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import propagate
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -26,9 +32,26 @@ from maestro.runtime import context
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError, MaestroError
 from maestro.runtime.metrics import LATENCY_BUCKETS
 from maestro.runtime.problem import PROBLEM_CONTENT_TYPE, problem
+from maestro.runtime.status import unexpected_error
 from maestro.services.gateway.backends import BackendMonitor
+from maestro.services.gateway.bodies import (
+    PAYLOAD_TOO_LARGE,
+    BodyLimitMiddleware,
+    BodyTooLargeError,
+    line_and_column,
+    payload_too_large_error,
+)
+from maestro.services.gateway.clients import Clients
+from maestro.services.gateway.config import GatewaySettings
+from maestro.services.gateway.identity import principal_from_headers
+from maestro.services.gateway.openapi import install_openapi
+from maestro.services.gateway.workflows import workflows_router
+
+log = logging.getLogger("maestro.gateway.http")
 
 _HTTP_REASONS = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+# Reasons whose HTTP status is not their canonical code's.
+_REASON_STATUS = {"PAYLOAD_TOO_LARGE": PAYLOAD_TOO_LARGE}
 
 
 class HttpMetrics:
@@ -54,30 +77,106 @@ def _problem_response(
     error: MaestroError, request: Request, status: int | None = None
 ) -> JSONResponse:
     code, body = problem(error, instance=request.url.path, request_id=context.current().request_id)
+    status = status or _REASON_STATUS.get(error.reason)
     if status is not None:
         code = body["status"] = status
     return JSONResponse(body, status_code=code, media_type=PROBLEM_CONTENT_TYPE)
 
 
-def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI:
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A request field path, dotted: ``body.mocks.fetch.fail``, ``query.pageSize``."""
+    return ".".join(str(part) for part in loc)
+
+
+def validation_problem(exc: RequestValidationError) -> InvalidArgumentError:
+    """A 400 INVALID_ARGUMENT for FastAPI's request validation errors: malformed
+    JSON (with line and column), wrong types and unknown fields."""
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            offset = int(err["loc"][-1]) if err.get("loc") else 0
+            text = exc.body if isinstance(exc.body, str) else ""
+            line, column = line_and_column(text, offset)
+            message = err.get("ctx", {}).get("error", "invalid JSON")
+            return InvalidArgumentError(
+                f"the request body is not valid JSON: {message} (line {line}, column {column})",
+                metadata={"line": str(line), "column": str(column)},
+                field_violations=[FieldViolation("body", message, "JSON_INVALID")],
+            )
+    violations = [
+        FieldViolation(
+            _field(err.get("loc", ())), err.get("msg", ""), str(err.get("type", "")).upper()
+        )
+        for err in errors
+    ]
+    return InvalidArgumentError(
+        f"the request is invalid: {len(violations)} problem(s)", field_violations=violations
+    )
+
+
+def create_app(
+    settings: GatewaySettings,
+    backends: BackendMonitor,
+    registry: CollectorRegistry,
+    clients: Clients,
+    tracer_provider: TracerProvider,
+) -> FastAPI:
     """The gateway application."""
     app = FastAPI(
         title="Maestro API",
         version="v1",
-        description="REST gateway to the Maestro workflow orchestration services.",
+        description="REST gateway to the Maestro workflow orchestration services. Errors "
+        "are RFC 9457 `application/problem+json` with the gRPC `reason` codes. Identity is "
+        "taken from the `x-maestro-tenant`, `x-maestro-subject` and `x-maestro-roles` "
+        "headers for now (defaults: tenant `default`, subject `local-admin`).",
     )
     metrics = HttpMetrics(registry)
+    tracer = tracer_provider.get_tracer("maestro.gateway")
+    # Added first, so it runs inside request_context (request id bound for its 413).
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def request_context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request_id = request.headers.get(context.REQUEST_ID_KEY) or context.new_request_id()
+        principal = principal_from_headers(
+            request.headers,
+            default_tenant=settings.default_tenant,
+            default_subject=settings.default_subject,
+            default_roles=settings.default_roles,
+        )
         started = time.perf_counter()
-        with context.bind(context.CallContext(request_id=request_id, method=request.url.path)):
-            response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        call = context.CallContext(
+            request_id=request_id,
+            principal=principal,
+            caller_service="gateway",
+            method=f"{request.method} {request.url.path}",
+        )
+        with (
+            context.bind(call),
+            tracer.start_as_current_span(
+                f"{request.method} {request.url.path}",
+                context=propagate.extract(dict(request.headers)),
+                kind=SpanKind.SERVER,
+            ) as span,
+        ):
+            try:
+                response = await call_next(request)
+            except Exception:
+                # Anything a handler did not map: INTERNAL, no internals in the body,
+                # the traceback logged under the request id.
+                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                response = _problem_response(unexpected_error(), request)
+            if response.status_code >= 500:
+                span.set_status(StatusCode.ERROR)
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            span.update_name(f"{request.method} {template}")
+            span.set_attribute("http.request.method", request.method)
+            span.set_attribute("http.route", template)
+            span.set_attribute("http.response.status_code", response.status_code)
+            span.set_attribute("maestro.request_id", request_id)
         metrics.requests.labels(request.method, template, str(response.status_code)).inc()
         metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
         response.headers[context.REQUEST_ID_KEY] = request_id
@@ -89,6 +188,8 @@ def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyTooLargeError):
+            return _problem_response(payload_too_large_error(exc.limit), request)
         reason = _HTTP_REASONS.get(exc.status_code, "INVALID_ARGUMENT")
         return _problem_response(
             InvalidArgumentError(str(exc.detail), reason=reason), request, exc.status_code
@@ -96,17 +197,7 @@ def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        violations = [
-            FieldViolation(
-                "/".join(str(p) for p in err.get("loc", ())),
-                err.get("msg", ""),
-                err.get("type", ""),
-            )
-            for err in exc.errors()
-        ]
-        return _problem_response(
-            InvalidArgumentError("the request is invalid", field_violations=violations), request
-        )
+        return _problem_response(validation_problem(exc), request)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers.")
     async def healthz() -> dict[str, str]:
@@ -139,4 +230,6 @@ def create_app(backends: BackendMonitor, registry: CollectorRegistry) -> FastAPI
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(workflows_router(clients))
+    install_openapi(app)
     return app

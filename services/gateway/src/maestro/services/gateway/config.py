@@ -27,6 +27,24 @@ class GatewaySettings(BaseSettings):
     readiness_interval_seconds: float = Field(
         2.0, gt=0, description="How often backend health is polled for /readyz."
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, in bytes; larger bodies get 413 "
+        "(Content-Length is checked before reading, the stream while reading).",
+    )
+    default_tenant: str = Field(
+        "default",
+        description="Tenant of requests without an x-maestro-tenant header (until JWT "
+        "authentication replaces header identity).",
+    )
+    default_subject: str = Field(
+        "local-admin", description="Subject of requests without an x-maestro-subject header."
+    )
+    default_roles: tuple[str, ...] = Field(
+        ("admin",),
+        description="Roles of requests without an x-maestro-roles header.",
+    )
     compiler_address: str = Field(default_address("compiler"), description="Compiler gRPC.")
     registry_address: str = Field(default_address("registry"), description="Registry gRPC.")
     scheduler_address: str = Field(default_address("scheduler"), description="Scheduler gRPC.")

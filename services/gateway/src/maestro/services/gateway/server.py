@@ -7,10 +7,13 @@ import logging
 import socket
 
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from maestro.runtime.tracing import build_tracer_provider
 from maestro.services.gateway.app import create_app
 from maestro.services.gateway.backends import BackendMonitor
+from maestro.services.gateway.clients import Clients
 from maestro.services.gateway.config import GatewaySettings
 
 log = logging.getLogger("maestro.gateway")
@@ -21,15 +24,25 @@ class GatewayServer:
 
     name = "gateway"
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, settings: GatewaySettings, *, tracer_provider: TracerProvider | None = None
+    ) -> None:
         self.settings = settings
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            "gateway", settings.trace_exporter, settings.otlp_endpoint
+        )
+        self._owns_provider = tracer_provider is None
         self.registry = CollectorRegistry()
         self.backends = BackendMonitor(
             settings.backend_addresses(),
             timeout=settings.client_timeout_seconds,
             interval=settings.readiness_interval_seconds,
         )
-        self.app = create_app(self.backends, self.registry)
+        # One channel per backend the API calls, for the server's lifetime.
+        self.clients = Clients.open(settings, self.tracer_provider)
+        self.app = create_app(
+            settings, self.backends, self.registry, self.clients, self.tracer_provider
+        )
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -59,11 +72,16 @@ class GatewayServer:
         self._server.should_exit = True
         await self._task
         await self.backends.stop()
+        await self.clients.close()
+        if self._owns_provider:
+            self.tracer_provider.shutdown()
         self._server = None
 
 
-async def create_server(settings: GatewaySettings) -> GatewayServer:
+async def create_server(
+    settings: GatewaySettings, *, tracer_provider: TracerProvider | None = None
+) -> GatewayServer:
     """Starts a gateway; ``server.port`` is the bound port."""
-    server = GatewayServer(settings)
+    server = GatewayServer(settings, tracer_provider=tracer_provider)
     await server.start()
     return server

@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
-from maestro.common.v1 import diagnostic_pb2, source_pb2
+from typing import cast
+
+from maestro.common.v1 import diff_pb2, source_pb2
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.runtime.clients import CompilerClient
-from maestro.services.registry.service import Problem, Validation
-
-_FORMATS = {True: source_pb2.SOURCE_FORMAT_JSON, False: source_pb2.SOURCE_FORMAT_YAML}
+from maestro.services.registry.service import Compilation, Source, Validation
 
 
-class CompilerValidator:
-    """Validates definitions through the compiler service."""
+def _source(source: Source) -> source_pb2.WorkflowSource:
+    return source_pb2.WorkflowSource(
+        content=source.content,
+        format=cast(source_pb2.SourceFormat, source.format),
+        filename=source.filename,
+    )
+
+
+class CompilerAdapter:
+    """Validates, compiles and diffs definitions through the compiler service.
+
+    Errors come back as the compiler's typed ``MaestroError``s (for example
+    INVALID_DEFINITION from CompileWorkflow, UNAVAILABLE when it is down) and
+    pass through the registry unchanged.
+    """
 
     def __init__(self, client: CompilerClient) -> None:
         self._client = client
 
-    async def validate(self, content: bytes, is_json: bool | None, filename: str) -> Validation:
+    async def validate(self, source: Source) -> Validation:
         response = await self._client.validate_workflow(
-            compiler_pb.ValidateWorkflowRequest(
-                source=source_pb2.WorkflowSource(
-                    content=content,
-                    format=_FORMATS.get(is_json, source_pb2.SOURCE_FORMAT_UNSPECIFIED)
-                    if is_json is not None
-                    else source_pb2.SOURCE_FORMAT_UNSPECIFIED,
-                    filename=filename,
-                )
-            )
+            compiler_pb.ValidateWorkflowRequest(source=_source(source))
         )
         return Validation(
             valid=response.valid,
-            definition=response.definition.SerializeToString() if response.valid else b"",
-            name=response.definition.name,
-            description=response.definition.description,
-            tags=tuple(response.definition.tags),
+            definition=response.definition,
             digest=response.digest,
-            problems=tuple(
-                Problem(d.code, d.message, d.path, d.position.line, d.position.column)
-                for d in response.diagnostics
-                if d.severity == diagnostic_pb2.SEVERITY_ERROR
-            ),
+            diagnostics=tuple(response.diagnostics),
         )
+
+    async def compile(self, source: Source) -> Compilation:
+        response = await self._client.compile_workflow(
+            compiler_pb.CompileWorkflowRequest(source=_source(source))
+        )
+        return Compilation(
+            plan=response.plan,
+            definition=response.definition,
+            diagnostics=tuple(response.diagnostics),
+        )
+
+    async def diff(self, base: Source, target: Source) -> diff_pb2.WorkflowDiff:
+        response = await self._client.diff_workflows(
+            compiler_pb.DiffWorkflowsRequest(base=_source(base), target=_source(target))
+        )
+        diff: diff_pb2.WorkflowDiff = response.diff
+        return diff

@@ -8,7 +8,7 @@ from maestro.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from maestro.runtime import db
 from maestro.runtime.clients import CompilerClient, open_channel
 from maestro.runtime.server import GrpcServer, ServiceSpec
-from maestro.services.registry.clients import CompilerValidator
+from maestro.services.registry.clients import CompilerAdapter
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.service import Registry
 from maestro.services.registry.servicer import RegistryServicer
@@ -23,7 +23,11 @@ async def create_server(
     """Starts a registry server; ``server.port`` is the bound port."""
     engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "registry"))
     store = RegistryStore(engine)
-    await store.create_schema()
+    try:
+        await store.migrate()
+    except BaseException:
+        await engine.dispose()
+        raise
 
     async def close() -> None:
         await channel.close()
@@ -51,7 +55,7 @@ async def create_server(
     compiler_client = CompilerClient(
         channel, timeout=settings.client_timeout_seconds, address=settings.compiler_address
     )
-    registry = Registry(store, CompilerValidator(compiler_client))
+    registry = Registry(store, CompilerAdapter(compiler_client))
     spec.servicers = [
         (
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server,

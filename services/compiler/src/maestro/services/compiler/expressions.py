@@ -1,0 +1,321 @@
+"""The CEL expressions of a workflow document and their compile-time checks.
+
+Each expression is type-checked with exactly the variables docs/dsl.md puts in
+its scope: ``inputs`` (typed from ``inputSchema``), ``steps.<id>.output`` for
+every step its step transitively ``needs`` (typed from that step's
+``outputSchema``; workflow ``outputs`` see every step), and in a loop body
+``item`` (dyn) and ``index`` (int). Results must have the type their place
+requires: a condition a bool, loop items a list, a delay's ``until`` a string
+or timestamp.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from maestro.services.compiler import cel
+from maestro.services.compiler.findings import Finding
+from maestro.services.compiler.graph import StepGraph, id_of
+from maestro.services.compiler.source import pointer
+
+Role = Literal["input", "condition", "items", "until", "output"]
+
+_REQUIRED_TYPES: dict[Role, tuple[tuple[str, ...], str]] = {
+    "condition": (("BOOL",), "a bool"),
+    "items": (("LIST",), "a list"),
+    "until": (("STRING", "TIMESTAMP"), "an RFC 3339 string or a timestamp"),
+}
+_LOOP_VARIABLES = {"item": cel.T.DYN, "index": cel.T.INT}
+# `steps.<id>` or `steps["<id>"]` not preceded by a member dot (`x.steps.y`),
+# or a CEL string literal (matched so that text inside quotes is skipped).
+_REFERENCE = re.compile(
+    r"""(?<![\w.])steps\s*\.\s*(?P<id>[A-Za-z_][A-Za-z0-9_]*)(?P<dashed>(?:-[A-Za-z0-9_]+)*)"""
+    r"""|(?<![\w.])steps\s*\[\s*(?P<q>["'])(?P<key>[^"'\\]*)(?P=q)\s*\]"""
+    r"""|(?:[rR]?[bB]?|[bB][rR])(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''"""
+    r"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')"""
+)
+_STEP_REFERENCE = re.compile(r"^steps\.([A-Za-z_][A-Za-z0-9_]*)(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """One CEL expression of a document.
+
+    ``step`` is the index of the top-level step it belongs to (None for the
+    workflow's ``outputs``); ``in_loop`` says whether ``item`` and ``index``
+    are in scope; ``where`` names it for messages.
+    """
+
+    text: str
+    path: str
+    role: Role
+    where: str
+    step: int | None = None
+    in_loop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepReference:
+    """A read of a step's output in an expression: its id, the 1-based column,
+    and whether it is the bracket form (``steps["fetch-all"]``), the only way to
+    read a step whose id is not a CEL identifier."""
+
+    step_id: str
+    column: int
+    bracket: bool
+    dashed: str = ""
+    """For ``steps.fetch-all``, which CEL reads as ``steps.fetch - all``:
+    ``fetch-all``."""
+
+
+def step_references(expression: str) -> list[StepReference]:
+    """The step reads of an expression, in order; text inside string literals
+    is not a read."""
+    found = []
+    for match in _REFERENCE.finditer(expression):
+        if match.group("id"):
+            dashed = match.group("id") + match.group("dashed") if match.group("dashed") else ""
+            found.append(StepReference(match.group("id"), match.start() + 1, False, dashed))
+        elif match.group("key") is not None:
+            found.append(StepReference(match.group("key"), match.start() + 1, True))
+    return found
+
+
+def referenced_steps(expression: str) -> set[str]:
+    """The ids of the steps an expression reads."""
+    return {reference.step_id for reference in step_references(expression)}
+
+
+def iter_expressions(doc: Any) -> Iterator[Expression]:
+    """Every CEL expression of the document that is a string, in document
+    order: step inputs, conditions, loop items and bodies, delay ``until``,
+    then workflow outputs."""
+    if not isinstance(doc, dict):
+        return
+    steps = doc.get("steps")
+    if isinstance(steps, list):
+        for i, step in enumerate(steps):
+            if isinstance(step, dict):
+                name = id_of(step) or f"steps[{i}]"
+                yield from _step_expressions(step, ("steps", i), f"step {name!r}", i, False)
+    outputs = doc.get("outputs")
+    if isinstance(outputs, dict):
+        for key, text in outputs.items():
+            if isinstance(text, str):
+                yield Expression(
+                    text, pointer("outputs", key), "output", f"workflow output {key!r}"
+                )
+
+
+def _step_expressions(
+    step: Mapping[str, Any], at: tuple[str | int, ...], name: str, index: int, in_loop: bool
+) -> Iterator[Expression]:
+    inputs = step.get("input")
+    if isinstance(inputs, dict):
+        for key, text in inputs.items():
+            if isinstance(text, str):
+                yield Expression(
+                    text,
+                    pointer(*at, "input", key),
+                    "input",
+                    f"{name}, input {key!r}",
+                    index,
+                    in_loop,
+                )
+    parts: list[tuple[str, str, Role, str]] = [
+        ("condition", "expression", "condition", "condition"),
+        ("loop", "items", "items", "loop items"),
+        ("delay", "until", "until", "delay `until`"),
+    ]
+    for section, key, role, label in parts:
+        spec = step.get(section)
+        if isinstance(spec, dict) and isinstance(spec.get(key), str):
+            yield Expression(
+                spec[key], pointer(*at, section, key), role, f"{name}, {label}", index, in_loop
+            )
+    loop = step.get("loop")
+    body = loop.get("body") if isinstance(loop, dict) else None
+    if isinstance(body, dict):
+        yield from _step_expressions(
+            body, (*at, "loop", "body"), f"{name} (loop body)", index, True
+        )
+
+
+class _Scope:
+    """Declarations and checking environments for one document."""
+
+    def __init__(self, doc: Mapping[str, Any], graph: StepGraph) -> None:
+        self._graph = graph
+        self._inputs = cel.schema_variables("inputs", doc.get("inputSchema"))
+        self._envs: dict[tuple[frozenset[str], bool, bool], Any] = {}
+
+    def env(self, readable: frozenset[str], in_loop: bool, bracket: bool) -> Any:
+        """The environment declaring ``inputs``, the outputs of ``readable``
+        steps, in a loop body ``item`` and ``index``, and, for bracket reads,
+        ``steps`` itself (as a map, so those reads are untyped)."""
+        key = (readable, in_loop, bracket)
+        if key not in self._envs:
+            variables = dict(self._inputs)
+            for step_id in sorted(readable):
+                step = self._graph.steps[self._graph.index_of[step_id]]
+                variables.update(
+                    cel.schema_variables(f"steps.{step_id}.output", step.get("outputSchema"))
+                )
+            if in_loop:
+                variables.update(_LOOP_VARIABLES)
+            if bracket:
+                variables["steps"] = cel.T.Map(cel.T.STRING, cel.T.DYN)
+            self._envs[key] = cel.environment(variables)
+        return self._envs[key]
+
+    def check(
+        self, expression: Expression, upstream: frozenset[str], references: list[StepReference]
+    ) -> cel.Checked | cel.CelIssue:
+        # Declaring only the upstream steps the text mentions keeps environments
+        # small and shared; should the scan miss a read (a comment, odd
+        # spacing), the whole scope decides.
+        mentioned = upstream & {r.step_id for r in references}
+        bracket = any(r.bracket for r in references)
+        result = cel.check(
+            self.env(frozenset(mentioned), expression.in_loop, bracket), expression.text
+        )
+        if (
+            isinstance(result, cel.CelIssue)
+            and result.kind == "undeclared"
+            and mentioned != upstream
+        ):
+            match = _STEP_REFERENCE.match(result.reference)
+            if match and match.group(1) in upstream:
+                full = self.env(upstream, expression.in_loop, bracket)
+                result = cel.check(full, expression.text)
+        return result
+
+
+def check_expressions(doc: Any, graph: StepGraph) -> Iterator[Finding]:
+    """Type-checks every expression of the document in its scope."""
+    if not isinstance(doc, dict):
+        return
+    scope = _Scope(doc, graph)
+    everything = frozenset(graph.index_of)
+    for expression in iter_expressions(doc):
+        owner = None if expression.step is None else id_of(graph.steps[expression.step])
+        if expression.step is None:
+            upstream = everything
+        elif owner is not None and graph.index_of.get(owner) == expression.step:
+            upstream = graph.upstream(owner) - {owner}
+        else:  # a duplicate or missing id: its own needs still give the scope
+            needs = graph.steps[expression.step].get("needs")
+            upstream = frozenset(graph.closure(needs if isinstance(needs, list) else ()))
+        references = step_references(expression.text)
+        # Reads of steps out of scope, found in the text: the checker cannot see
+        # them behind `steps["id"]`, and reports only the first of several.
+        for reference in references:
+            if reference.step_id not in upstream:
+                code, message, hint = _undeclared_step(
+                    reference.step_id, ".output", owner, upstream, graph
+                )
+                if reference.dashed in graph.index_of:
+                    message = f"`steps.{reference.dashed}` reads step {reference.step_id!r} minus "
+                    message += "a variable; a step id with `-` is not a CEL identifier"
+                    hint = f'read it as `steps["{reference.dashed}"].output`'
+                yield Finding(
+                    code,
+                    f"{expression.where}: {message} (column {reference.column})",
+                    expression.path,
+                    hint=hint,
+                    related_steps=tuple(s for s in (owner, reference.step_id) if s),
+                )
+        result = scope.check(expression, upstream, references)
+        if isinstance(result, cel.CelIssue):
+            yield _issue_finding(expression, result, owner, upstream, graph)
+        else:
+            yield from _result_type(expression, result)
+
+
+def _result_type(expression: Expression, checked: cel.Checked) -> Iterator[Finding]:
+    required = _REQUIRED_TYPES.get(expression.role)
+    if required is None:
+        return
+    accepted, meaning = required
+    kind = checked.return_type
+    if kind == "DYN" or kind.split("<", 1)[0] in accepted:
+        return
+    yield Finding(
+        "TYPE_MISMATCH",
+        f"{expression.where}: the expression must evaluate to {meaning}, but its type is {kind}",
+        expression.path,
+        hint="compare or convert the value, for example `x > 0` or `size(x) > 0`"
+        if expression.role == "condition"
+        else "",
+    )
+
+
+def _issue_finding(
+    expression: Expression,
+    issue: cel.CelIssue,
+    owner: str | None,
+    upstream: frozenset[str],
+    graph: StepGraph,
+) -> Finding:
+    at = f" (column {issue.column})" if issue.column else ""
+    where, path = expression.where, expression.path
+    if issue.kind == "syntax":
+        return Finding(
+            "INVALID_EXPRESSION",
+            f"{where}: not a valid CEL expression{at}: {issue.message}",
+            path,
+            hint="CEL syntax: https://github.com/google/cel-spec/blob/master/doc/langdef.md",
+        )
+    if issue.kind == "type":
+        return Finding("TYPE_MISMATCH", f"{where}: {issue.message}{at}", path)
+    match = _STEP_REFERENCE.match(issue.reference)
+    if match:
+        code, message, hint = _undeclared_step(
+            match.group(1), match.group(2), owner, upstream, graph
+        )
+        related = tuple(s for s in (owner, match.group(1)) if s)
+        return Finding(code, f"{where}: {message}{at}", path, hint=hint, related_steps=related)
+    message, hint = _undeclared_variable(issue.reference, expression.in_loop)
+    return Finding("INVALID_EXPRESSION", f"{where}: {message}{at}", path, hint=hint)
+
+
+def _undeclared_step(
+    target: str, rest: str, owner: str | None, upstream: frozenset[str], graph: StepGraph
+) -> tuple[str, str, str]:
+    """(code, message, hint) for an undeclared ``steps.<target><rest>``."""
+    if target not in graph.index_of:
+        close = difflib.get_close_matches(target, graph.index_of, n=1)
+        hint = f"did you mean `steps.{close[0]}`?" if close else ""
+        return "UNKNOWN_STEP_REF", f"reads step {target!r}, but there is no such step", hint
+    if target == owner:
+        return "UNKNOWN_STEP_REF", "a step cannot read its own output", ""
+    if target not in upstream:
+        return (
+            "UNKNOWN_STEP_REF",
+            f"reads step {target!r}, which is not upstream: the step does not "
+            "(transitively) need it",
+            f"add {target!r} to `needs`",
+        )
+    return (
+        "INVALID_EXPRESSION",
+        f"`steps.{target}{rest}` is not readable; a step exposes only `steps.{target}.output`",
+        "",
+    )
+
+
+def _undeclared_variable(reference: str, in_loop: bool) -> tuple[str, str]:
+    """(message, hint) for an undeclared variable outside ``steps.<id>``."""
+    if reference == "steps":
+        return (
+            "read step outputs as `steps.<id>.output`",
+            'read a step whose id has a `-` as `steps["<id>"].output`',
+        )
+    if reference.split(".", 1)[0] in _LOOP_VARIABLES and not in_loop:
+        return f"`{reference}` is only in scope in a loop body", ""
+    scope = "`inputs`, `steps.<id>.output`" + (", `item`, `index`" if in_loop else "")
+    hint = "did you mean `inputs`?" if reference.split(".", 1)[0] == "input" else ""
+    return f"unknown variable `{reference}`; in scope: {scope}", hint

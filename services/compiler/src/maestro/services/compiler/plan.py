@@ -1,0 +1,234 @@
+"""Compiling a normal-form definition into a ``CompiledPlan``.
+
+The plan is a pure function of the normal form: steps in topological order with
+ties broken by step id (Kahn's algorithm over a min-heap), every list sorted, so
+the same definition always serialises to the same bytes.
+
+Defaults resolved into ``PlannedStep.step``: on task steps and on loop bodies,
+a ``timeout`` of ``DEFAULT_STEP_TIMEOUT`` and the default ``retry`` when absent;
+also a ``timeout`` on subworkflow steps. Condition steps (evaluated by the
+scheduler), delay steps (a timer of their own duration), loop steps (bounded by
+their body's timeouts) and human steps (people take hours; ``human.due``
+escalates, it does not fail) get none.
+
+``critical_path_timeout`` weighs each step by its timeout: a step's own
+``timeout`` when it has one; else a loop's body timeout (one round of
+iterations, as the item count is only known at run time), a delay's
+``duration``, zero for conditions and for delays that wait ``until`` a time,
+and ``DEFAULT_STEP_TIMEOUT`` for everything else.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from google.protobuf import duration_pb2
+
+from maestro.common.v1 import plan_pb2
+from maestro.services.compiler import digest as digests
+from maestro.services.compiler.normalize import (
+    DEFAULT_LOOP_PARALLELISM,
+    RETRY_DEFAULTS,
+    duration_nanos,
+)
+from maestro.services.compiler.protomap import step_message
+
+PLAN_VERSION = 1
+DEFAULT_STEP_TIMEOUT = "300s"
+"""Per-attempt timeout of a step that declares none (lint warns MISSING_TIMEOUT)."""
+_DEFAULT_TIMEOUT_TYPES = frozenset({"task", "subworkflow"})
+
+# A CEL string literal (skipped, so text inside quotes is never a reference),
+# `steps["id"]` or `steps.id`, not preceded by a member dot (`x.steps.y`).
+_REFERENCE = re.compile(
+    r"""(?<![\w.])steps\s*\[\s*(?P<q>["'])(?P<key>[^"'\\]*)(?P=q)\s*\]"""
+    r"""|(?<![\w.])steps\s*\.\s*(?P<dot>[A-Za-z_][A-Za-z0-9_]*)"""
+    r"""|(?:[rR]?[bB]?|[bB][rR])(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''"""
+    r"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')"""
+)
+
+
+def referenced_steps(expression: str) -> set[str]:
+    """Step ids an expression reads as ``steps.<id>`` or ``steps["<id>"]``."""
+    found: set[str] = set()
+    for match in _REFERENCE.finditer(expression):
+        name = match.group("key") if match.group("key") is not None else match.group("dot")
+        if name is not None:
+            found.add(name)
+    return found
+
+
+def _mapping_values(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        yield from (v for v in value.values() if isinstance(v, str))
+
+
+def step_expressions(step: Mapping[str, Any]) -> Iterator[str]:
+    """Every CEL expression of a step: input mapping, condition, loop items and
+    body inputs, delay ``until``."""
+    yield from _mapping_values(step.get("input"))
+    condition = step.get("condition")
+    if isinstance(condition, Mapping) and isinstance(condition.get("expression"), str):
+        yield condition["expression"]
+    loop = step.get("loop")
+    if isinstance(loop, Mapping):
+        if isinstance(loop.get("items"), str):
+            yield loop["items"]
+        body = loop.get("body")
+        if isinstance(body, Mapping):
+            yield from step_expressions(body)
+    delay = step.get("delay")
+    if isinstance(delay, Mapping) and isinstance(delay.get("until"), str):
+        yield delay["until"]
+
+
+def expression_reads(expressions: Iterable[str], step_ids: Iterable[str]) -> list[str]:
+    """Sorted ids among ``step_ids`` that ``expressions`` reference."""
+    referenced: set[str] = set()
+    for expression in expressions:
+        referenced |= referenced_steps(expression)
+    return sorted(referenced.intersection(step_ids))
+
+
+def loop_parallelism(step: Mapping[str, Any]) -> int:
+    """Concurrent iterations of a loop step (the default when unset)."""
+    loop = step.get("loop")
+    parallelism = loop.get("parallelism") if isinstance(loop, Mapping) else None
+    return (
+        parallelism
+        if isinstance(parallelism, int) and parallelism > 0
+        else (DEFAULT_LOOP_PARALLELISM)
+    )
+
+
+def resolve_defaults(step: Mapping[str, Any]) -> dict[str, Any]:
+    """The normal-form step with the plan's defaults filled in (see module doc)."""
+    resolved = dict(step)
+    kind = resolved.get("type")
+    if kind in _DEFAULT_TIMEOUT_TYPES and "timeout" not in resolved:
+        resolved["timeout"] = DEFAULT_STEP_TIMEOUT
+    if kind == "task" and "retry" not in resolved:
+        resolved["retry"] = dict(RETRY_DEFAULTS)
+    loop = resolved.get("loop")
+    if isinstance(loop, Mapping) and isinstance(loop.get("body"), Mapping):
+        resolved["loop"] = {**loop, "body": resolve_defaults(loop["body"])}
+    return resolved
+
+
+def _nanos(value: Any, default: int = 0) -> int:
+    try:
+        return duration_nanos(value)
+    except ValueError:
+        return default
+
+
+def timeout_weight(step: Mapping[str, Any]) -> int:
+    """Nanoseconds a step adds to ``critical_path_timeout`` (see module doc)."""
+    default = duration_nanos(DEFAULT_STEP_TIMEOUT)
+    if "timeout" in step:
+        return _nanos(step["timeout"], default)
+    kind = step.get("type")
+    if kind == "condition":
+        return 0
+    if kind == "delay":
+        delay = step.get("delay")
+        return _nanos(delay.get("duration")) if isinstance(delay, Mapping) else 0
+    if kind == "loop":
+        loop = step.get("loop")
+        body = loop.get("body") if isinstance(loop, Mapping) else None
+        return timeout_weight(body) if isinstance(body, Mapping) else default
+    return default
+
+
+def topological_order(needs: Mapping[str, list[str]]) -> list[str]:
+    """Step ids in dependency order, ties broken by id.
+
+    Raises:
+        ValueError: the graph has a cycle or an unknown ``needs`` entry.
+    """
+    waiting = {step_id: len(set(deps)) for step_id, deps in needs.items()}
+    dependents: dict[str, list[str]] = {step_id: [] for step_id in needs}
+    for step_id, deps in needs.items():
+        for dep in set(deps):
+            if dep not in dependents:
+                raise ValueError(f"step {step_id!r} needs unknown step {dep!r}")
+            dependents[dep].append(step_id)
+    ready = [step_id for step_id, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        step_id = heapq.heappop(ready)
+        order.append(step_id)
+        for dependent in dependents[step_id]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, dependent)
+    if len(order) != len(needs):
+        raise ValueError("the step graph has a cycle")
+    return order
+
+
+def _duration(nanos: int) -> duration_pb2.Duration:
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    return duration_pb2.Duration(seconds=seconds, nanos=fraction)
+
+
+def compile_plan(normal: Mapping[str, Any], digest: str) -> plan_pb2.CompiledPlan:
+    """The executable plan of a valid normal-form definition.
+
+    Raises:
+        ValueError: the graph has a cycle or an unknown reference (the
+            definition was not validated).
+        google.protobuf.json_format.ParseError: a step has the wrong shape.
+    """
+    steps: dict[str, Mapping[str, Any]] = {s["id"]: s for s in normal["steps"]}
+    needs = {step_id: list(step.get("needs", ())) for step_id, step in steps.items()}
+    order = topological_order(needs)
+
+    dependents: dict[str, list[str]] = {step_id: [] for step_id in steps}
+    for step_id in order:  # appended in topological order; sorted below
+        for dep in needs[step_id]:
+            dependents[dep].append(step_id)
+    level: dict[str, int] = {}
+    longest: dict[str, int] = {}
+    for step_id in order:
+        deps = needs[step_id]
+        level[step_id] = 1 + max(level[d] for d in deps) if deps else 0
+        upstream = max((longest[d] for d in deps), default=0)
+        longest[step_id] = upstream + timeout_weight(steps[step_id])
+
+    levels: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for step_id in sorted(steps):
+        levels[level[step_id]].append(step_id)
+    max_fanout = max(
+        (
+            sum(loop_parallelism(steps[s]) if steps[s].get("type") == "loop" else 1 for s in ids)
+            for ids in levels
+        ),
+        default=0,
+    )
+
+    plan = plan_pb2.CompiledPlan(
+        definition_digest=digest,
+        plan_version=PLAN_VERSION,
+        levels=[plan_pb2.PlanLevel(step_ids=ids) for ids in levels],
+        terminal_steps=sorted(s for s in steps if not dependents[s]),
+        critical_path_timeout=_duration(max(longest.values(), default=0)),
+        max_fanout=max_fanout,
+    )
+    for position, step_id in enumerate(order):
+        step = steps[step_id]
+        plan.steps.append(
+            plan_pb2.PlannedStep(
+                step=step_message(resolve_defaults(step)),
+                order=position,
+                level=level[step_id],
+                dependents=sorted(dependents[step_id]),
+                config_digest=digests.digest(step),
+                reads=expression_reads(step_expressions(step), steps.keys() - {step_id}),
+            )
+        )
+    return plan

@@ -1,0 +1,81 @@
+"""OpenAPI description of the REST API: document bodies as JSON or YAML, and
+every error as an RFC 9457 ``application/problem+json`` Problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from maestro.runtime.problem import PROBLEM_CONTENT_TYPE
+from maestro.services.gateway.bodies import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
+from maestro.services.gateway.models import Problem
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_DESCRIPTIONS = {
+    400: "Invalid request: malformed JSON, wrong types, unknown fields, invalid "
+    "definition (`violations` lists every problem).",
+    404: "Not found (`WORKFLOW_NOT_FOUND`, `VERSION_NOT_FOUND`, ...).",
+    409: "Conflict (`ALREADY_EXISTS`, `ETAG_MISMATCH`).",
+    413: "The request body exceeds the size limit (`PAYLOAD_TOO_LARGE`).",
+    415: "The body's media type is neither JSON nor YAML.",
+    503: "A backend is unavailable (`DEPENDENCY_UNAVAILABLE`).",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for error statuses, as problem+json."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, "Error."),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}},
+        }
+        for status in statuses
+    }
+
+
+DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A workflow definition document (the DSL of docs/dsl.md; its JSON "
+        "Schema is served at `GET /api/workflows/schema`), as JSON or as YAML "
+        "(`application/yaml`, also `application/x-yaml` and `text/yaml`). Syntax "
+        "errors are reported with line and column.",
+        "content": {
+            JSON_MEDIA_TYPE: {
+                "schema": {"type": "object", "description": "The definition document."}
+            },
+            YAML_MEDIA_TYPES[0]: {"schema": {"type": "string", "description": "YAML text."}},
+        },
+    }
+}
+"""``openapi_extra`` of the endpoints whose body is a definition document."""
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replaces the generated document's validation errors (the API answers
+    400 problems, never 422) and adds the Problem schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", problems(400)[400])
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
