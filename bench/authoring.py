@@ -34,7 +34,6 @@ def generate(steps: int, seed: int) -> dict[str, Any]:
     one of them with a typed CEL expression; every 25th step is a condition
     and every 40th a loop, so the checker and planner see every construct."""
     rng = random.Random(seed)
-    out_schema = {"type": "object", "properties": {"value": {"type": "number"}}}
     doc: dict[str, Any] = {
         "name": f"bench-{steps}",
         "description": "generated benchmark workflow",
@@ -52,7 +51,12 @@ def generate(steps: int, seed: int) -> dict[str, Any]:
             step["input"] = {"x": f"steps.{needs[0]}.output.value * 2.0 + double(inputs.n)"}
         else:
             step["input"] = {"x": "inputs.n + 1"}
-        step["outputSchema"] = out_schema
+        # A distinct schema per step, so no per-document dedupe or cache helps.
+        step["outputSchema"] = {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": {"type": "number"}, f"note{i}": {"type": "string"}},
+        }
         step["retry"] = {"maxAttempts": 3, "initialBackoff": "1s", "maxBackoff": "10s"}
         if i % 40 == 39:
             step = {
