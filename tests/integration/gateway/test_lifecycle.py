@@ -546,6 +546,12 @@ async def test_openapi_and_docs(gateway: Gateway) -> None:
     docs = await http.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+    # The page's assets are served locally (works with no network).
+    assert "/docs/static/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    bundle = await http.get("/docs/static/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert len(bundle.content) > 100_000
 
 
 async def test_one_trace_per_request_across_the_grpc_calls(gateway: Gateway) -> None:

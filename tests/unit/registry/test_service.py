@@ -145,3 +145,4 @@ async def test_unknown_template_is_not_found(harness: Harness) -> None:
         with pytest.raises(NotFoundError) as caught:
             await harness.registry.create_workflow_from_template(ANA, name)
         assert caught.value.metadata["name"] == name
+        assert caught.value.reason == "TEMPLATE_NOT_FOUND"

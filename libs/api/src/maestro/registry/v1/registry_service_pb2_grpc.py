@@ -233,7 +233,7 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateWorkflowFromTemplate(self, request, context):
-        """Creates a workflow from a template. Errors: NOT_FOUND (unknown template),
+        """Creates a workflow from a template. Errors: NOT_FOUND/TEMPLATE_NOT_FOUND,
         as CreateWorkflow otherwise.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

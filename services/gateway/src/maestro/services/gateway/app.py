@@ -44,7 +44,7 @@ from maestro.services.gateway.bodies import (
 from maestro.services.gateway.clients import Clients
 from maestro.services.gateway.config import GatewaySettings
 from maestro.services.gateway.identity import principal_from_headers
-from maestro.services.gateway.openapi import install_openapi
+from maestro.services.gateway.openapi import install_docs, install_openapi
 from maestro.services.gateway.workflows import workflows_router
 
 log = logging.getLogger("maestro.gateway.http")
@@ -123,6 +123,8 @@ def create_app(
 ) -> FastAPI:
     """The gateway application."""
     app = FastAPI(
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,
         title="Maestro API",
         version="v1",
         description="REST gateway to the Maestro workflow orchestration services. Errors "
@@ -232,4 +234,5 @@ def create_app(
 
     app.include_router(workflows_router(clients))
     install_openapi(app)
+    install_docs(app)
     return app

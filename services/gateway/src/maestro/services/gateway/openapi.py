@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from maestro.runtime.problem import PROBLEM_CONTENT_TYPE
 from maestro.services.gateway.bodies import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
@@ -79,3 +83,23 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs``, served from the ``swagger-ui-bundle`` package's
+    assets so the page works with no network (FastAPI's default loads a CDN)."""
+    app.mount(
+        "/docs/static",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger-ui-static",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )

@@ -545,11 +545,9 @@ class Registry:
         prefix, _, template_id = template.partition("/")
         spec = templates.find_template(template_id) if prefix == "templates" else None
         if spec is None:
-            # The contract has no TEMPLATE_NOT_FOUND reason; a template is
-            # named like a workflow resource, so its absence reads the same.
             raise NotFoundError(
                 f"template {template!r} not found",
-                reason="WORKFLOW_NOT_FOUND",
+                reason="TEMPLATE_NOT_FOUND",
                 metadata={"name": template},
             )
         source = Source(
