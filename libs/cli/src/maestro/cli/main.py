@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from maestro.cli import workflows
+from maestro.cli import mesh_cli, workflows
 from maestro.cli.mesh import SERVICES, grpc_address, load_settings
-from maestro.cli.up import run_up, service_status, status_table
+from maestro.cli.up import EnvoyOptions, run_up, service_status, status_table
 from maestro.runtime.server import serve_until_signal
 from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 
@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(mesh_cli.app, name="mesh")
+app.command("certs")(mesh_cli.certs)
 
 DataDir = Annotated[
     Path | None,
@@ -64,6 +66,7 @@ def serve(
 
 @app.command()
 def up(
+    *,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Directory for state and logs.")
     ] = Path(".maestro"),
@@ -71,10 +74,29 @@ def up(
         float, typer.Option(help="Seconds to wait for every service to be SERVING.")
     ] = 30.0,
     log_format: Annotated[str, typer.Option(help="Service log format: json or text.")] = "json",
+    envoy: Annotated[
+        bool,
+        typer.Option(
+            "--envoy",
+            help="Run every call between services through Envoy with mTLS (certificates "
+            "and config generated into the data dir from deploy/mesh/topology.yaml).",
+        ),
+    ] = False,
+    envoy_free_ports: Annotated[
+        bool,
+        typer.Option(
+            "--envoy-free-ports",
+            help="With --envoy: free ports for Envoy's listeners instead of the topology's.",
+        ),
+    ] = False,
+    topology: mesh_cli.TopologyOption = None,
 ) -> None:
     """Start the whole mesh as separate processes on SQLite, and supervise it."""
+    options = EnvoyOptions(topology, envoy_free_ports) if envoy else None
     raise typer.Exit(
-        asyncio.run(run_up(data_dir, ready_timeout=ready_timeout, log_format=log_format))
+        asyncio.run(
+            run_up(data_dir, ready_timeout=ready_timeout, log_format=log_format, envoy=options)
+        )
     )
 
 

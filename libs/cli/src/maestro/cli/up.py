@@ -6,6 +6,11 @@ a table, then supervises: Ctrl-C/SIGTERM stops all of them (SIGTERM, then SIGKIL
 after a grace period), and a service that dies is reported and brings the mesh
 down with a non-zero exit code. Children get PR_SET_PDEATHSIG, so even a killed
 ``maestro up`` leaves no orphans.
+
+With ``--envoy`` the same services run behind one Envoy process generated from
+deploy/mesh/topology.yaml (the local shape, docs/mesh.md): certificates are
+made in ``<data-dir>/certs``, every peer address points at the caller's Envoy
+outbound listener, and every call between services is mTLS through Envoy.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from maestro.cli.mesh import SERVICES, child_environment, load_settings
+from maestro.cli.certs import make_certs
+from maestro.cli.envoy import EnvoyProcess
+from maestro.cli.envoy_config import LocalPlan, write_local
+from maestro.cli.mesh import PEERS, SERVICES, child_environment, load_settings
+from maestro.cli.topology import check, load_topology
 from maestro.runtime.clients import probe_health
 from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 
@@ -72,20 +81,83 @@ def status_table(rows: list[tuple[str, str, str, str, str]], title: str) -> Tabl
     return table
 
 
-class Mesh:
-    """The supervised set of service processes."""
+@dataclass(frozen=True)
+class EnvoyOptions:
+    """``maestro up --envoy``: which topology, and whether Envoy's listeners take
+    the topology's fixed local ports or free ones."""
 
-    def __init__(self, data_dir: Path, console: Console, *, log_format: str = "json") -> None:
+    topology: Path | None = None
+    free_ports: bool = False
+
+
+class Mesh:
+    """The supervised set of service processes (and Envoy, with ``envoy``)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        console: Console,
+        *,
+        log_format: str = "json",
+        envoy: EnvoyOptions | None = None,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.console = console
         self.log_format = log_format
+        self.envoy_options = envoy
+        self.envoy: EnvoyProcess | None = None
+        self.front_address = ""
         self.children: list[Child] = []
+
+    def _start_envoy(self, logs: Path) -> dict[str, dict[str, str]]:
+        """Certificates, the local Envoy configuration and the Envoy process;
+        returns the peer-address environment that sends calls through it."""
+        assert self.envoy_options is not None
+        topology = load_topology(self.envoy_options.topology)
+        problems = check(topology)
+        if problems:
+            raise RuntimeError("the topology disagrees with the code: " + "; ".join(problems))
+        certs_dir = self.data_dir / "certs"
+        make_certs(certs_dir, topology.identities())
+        app_ports = {
+            name: load_settings(name, self.data_dir).port for name in topology.grpc_services
+        }
+        plan = (
+            LocalPlan.free(topology, {n: [p] for n, p in app_ports.items()})
+            if self.envoy_options.free_ports
+            else LocalPlan.from_topology(topology, app_ports)
+        )
+        config = write_local(topology, plan, certs_dir, self.data_dir / "envoy")
+        log_path = logs / "envoy.log"
+        self.envoy = EnvoyProcess(
+            config, plan.admin, log=log_path, preexec_fn=_die_with_parent
+        ).start()
+        assert self.envoy.process is not None
+        self.front_address = f"{plan.host}:{plan.front}"
+        self.children.append(
+            Child(
+                name="envoy",
+                process=self.envoy.process,
+                address=self.front_address,
+                metrics=f"{self.envoy.admin_url}/stats/prometheus",
+                log_path=log_path,
+            )
+        )
+        env: dict[str, dict[str, str]] = {}
+        for name, peers in PEERS.items():
+            outbound = f"{plan.host}:{plan.outbound[name]}"
+            prefix = SERVICES[name].env_prefix()
+            env[name] = {f"{prefix}{setting.upper()}": outbound for setting in peers}
+        return env
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
         env_by_service = child_environment(self.data_dir)
+        if self.envoy_options is not None:
+            for name, values in self._start_envoy(logs).items():
+                env_by_service[name].update(values)
         for name in ALL_SERVICES:
             env = {**os.environ, **env_by_service[name]}
             env[f"{SERVICES[name].env_prefix()}LOG_FORMAT"] = self.log_format
@@ -124,15 +196,19 @@ class Mesh:
         while time.monotonic() < deadline:
             if self.dead():
                 return False
-            statuses = await asyncio.gather(
-                *(service_status(c.name, c.address) for c in self.children)
-            )
+            statuses = await asyncio.gather(*(self._status(c) for c in self.children))
             for child, status in zip(self.children, statuses, strict=True):
                 child.status = status
             if all(s == "SERVING" for s in statuses):
                 return True
             await asyncio.sleep(0.2)
         return False
+
+    async def _status(self, child: Child) -> str:
+        if child.name == "envoy" and self.envoy is not None:
+            ready = await asyncio.to_thread(self.envoy.ready)
+            return "SERVING" if ready else "STARTING"
+        return await service_status(child.name, child.address)
 
     def table(self, title: str) -> Table:
         rows = []
@@ -175,15 +251,26 @@ class Mesh:
         return clean
 
 
-async def run_up(data_dir: Path, *, ready_timeout: float, log_format: str) -> int:
+async def run_up(
+    data_dir: Path,
+    *,
+    ready_timeout: float,
+    log_format: str,
+    envoy: EnvoyOptions | None = None,
+) -> int:
     """Starts the mesh and supervises it until a signal or a death; exit code."""
     console = Console()
-    mesh = Mesh(data_dir, console, log_format=log_format)
+    mesh = Mesh(data_dir, console, log_format=log_format, envoy=envoy)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    mesh.start()
+    try:
+        mesh.start()
+    except (RuntimeError, OSError, ValueError) as exc:
+        console.print(f"[red]cannot start the mesh: {exc}[/red]", highlight=False)
+        mesh.stop()
+        return 1
     exit_code = 0
     try:
         ready = await mesh.wait_ready(ready_timeout)
@@ -193,6 +280,14 @@ async def run_up(data_dir: Path, *, ready_timeout: float, log_format: str) -> in
             mesh.report_failures()
             return 1
         console.print("[green]all services SERVING[/green]; Ctrl-C stops them", highlight=False)
+        if mesh.envoy is not None:
+            console.print(
+                f"Envoy: every call between services is mTLS; operators reach every service "
+                f"at {mesh.front_address} (routed by gRPC service name, or "
+                f"-authority <service>.maestro.local for health/reflection); admin "
+                f"{mesh.envoy.admin_url}; config {mesh.envoy.config}",
+                highlight=False,
+            )
         while not stop.is_set():
             if mesh.dead():
                 mesh.report_failures()

@@ -32,6 +32,7 @@ from maestro.registry.v1 import registry_service_pb2_grpc as registry_pb_grpc
 from maestro.runtime import context
 from maestro.runtime.errors import MaestroError, NotFoundError
 from maestro.runtime.status import from_rpc_error
+from maestro.runtime.tls import TlsFiles
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -109,6 +110,41 @@ class _ContextInterceptor(
         return await continuation(self._details(details), request)
 
 
+def service_authority(service: str) -> str:
+    """``:authority`` of calls to a Maestro service (``registry.maestro.local``):
+    the sidecar routes Health and reflection calls by it, and native TLS checks
+    the peer certificate's DNS SAN against it."""
+    return f"{service}.{context.TRUST_DOMAIN}"
+
+
+def _peer_of(services: Iterable[ServiceDescriptor]) -> str:
+    """The Maestro service serving these gRPC services (``maestro.<svc>.v1``)."""
+    for svc in services:
+        parts = svc.full_name.split(".")
+        if len(parts) == 4 and parts[0] == "maestro":
+            return parts[1]
+    return ""
+
+
+def _channel(
+    address: str,
+    *,
+    options: list[tuple[str, Any]],
+    authority: str,
+    tls: TlsFiles | None,
+    interceptors: list[Any] | None = None,
+) -> grpc.aio.Channel:
+    if tls is not None:
+        if authority:
+            options = [*options, ("grpc.ssl_target_name_override", authority)]
+        return grpc.aio.secure_channel(
+            address, tls.channel_credentials(), options=options, interceptors=interceptors
+        )
+    if authority:
+        options = [*options, ("grpc.default_authority", authority)]
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
 def open_channel(
     address: str,
     *,
@@ -116,9 +152,18 @@ def open_channel(
     services: Iterable[ServiceDescriptor] = (),
     tracer_provider: TracerProvider | None = None,
     max_message_bytes: int = 8 * 1024 * 1024,
+    tls: TlsFiles | None = None,
+    authority: str | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure (loopback/Envoy-sidecar) channel with retries and propagation."""
-    options = [
+    """A channel to a peer with retries, deadlines and propagation.
+
+    Plaintext by default (loopback, or the Envoy sidecar's outbound listener,
+    which routes by gRPC service name); with ``tls``, native mTLS presenting the
+    caller's certificate. ``authority`` defaults to the peer's
+    :func:`service_authority`, derived from ``services``.
+    """
+    services = tuple(services)
+    options: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", retry_service_config(services)),
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -128,7 +173,12 @@ def open_channel(
         *aio_client_interceptors(tracer_provider=tracer_provider),
         _ContextInterceptor(caller),
     ]
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    if authority is None:
+        peer = _peer_of(services)
+        authority = service_authority(peer) if peer else ""
+    return _channel(
+        address, options=options, authority=authority, tls=tls, interceptors=interceptors
+    )
 
 
 class ServiceClient:
@@ -184,9 +234,20 @@ class HealthClient(ServiceClient):
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
-async def probe_health(address: str, *, service: str = "", timeout: float = 1.0) -> str:
-    """One health check over a fresh channel: status name, or ``UNREACHABLE``."""
-    channel = grpc.aio.insecure_channel(address)
+async def probe_health(
+    address: str,
+    *,
+    service: str = "",
+    timeout: float = 1.0,
+    authority: str = "",
+    tls: TlsFiles | None = None,
+) -> str:
+    """One health check over a fresh channel: status name, or ``UNREACHABLE``.
+
+    Through a sidecar's outbound listener pass the peer's
+    :func:`service_authority`: Health is routed by it, not by gRPC service name.
+    """
+    channel = _channel(address, options=[], authority=authority, tls=tls)
     try:
         return await HealthClient(channel, timeout=timeout, address=address).check(service)
     except NotFoundError:

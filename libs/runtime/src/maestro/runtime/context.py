@@ -5,6 +5,12 @@ logging, and copied onto outgoing calls by the client interceptor, so a request 
 and the caller's identity follow a request across services. Identity travels as
 plain metadata keys (grpcurl-friendly); only the gateway creates it from a
 verified token, and in production Envoy's mTLS keeps outsiders from forging it.
+
+The calling *service* is verified when the call came over mTLS: from the peer
+certificate's SPIFFE URI with native gRPC TLS, or from the
+``x-forwarded-client-cert`` header that the Envoy sidecar sets (SANITIZE_SET:
+Envoy drops any client-supplied value) after verifying the caller's
+certificate. Otherwise it is what the caller claims in ``x-maestro-caller``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ CLEARANCE_KEY = "x-maestro-clearance"
 PURPOSE_KEY = "x-maestro-purpose"
 LEGAL_BASIS_KEY = "x-maestro-legal-basis"
 REASON_KEY = "x-maestro-reason"
+XFCC_KEY = "x-forwarded-client-cert"
+
+TRUST_DOMAIN = "maestro.local"
+"""Certificates name a service as DNS ``<svc>.maestro.local`` and URI
+``spiffe://maestro.local/<svc>`` (deploy/mesh/topology.yaml says the same)."""
 
 IDENTITY_KEYS = (
     TENANT_KEY,
@@ -88,9 +99,70 @@ class CallContext:
     request_id: str = ""
     principal: Principal = field(default_factory=Principal)
     caller_service: str = ""
+    caller_verified: bool = False
+    """True when ``caller_service`` comes from a verified client certificate."""
     method: str = ""
     execution_id: str = ""
     step_id: str = ""
+
+
+def spiffe_id(service: str) -> str:
+    """The SPIFFE-style URI SAN of a service's certificate."""
+    return f"spiffe://{TRUST_DOMAIN}/{service}"
+
+
+def service_from_spiffe_id(uri: str) -> str:
+    """``registry`` for ``spiffe://maestro.local/registry``; "" for anything else."""
+    prefix = f"spiffe://{TRUST_DOMAIN}/"
+    if not uri.startswith(prefix):
+        return ""
+    service = uri[len(prefix) :]
+    return service if service and "/" not in service else ""
+
+
+def _xfcc_elements(value: str) -> list[list[str]]:
+    """Splits an XFCC value into elements (``,``) of pairs (``;``), honouring
+    double-quoted values, which may contain either separator."""
+    elements: list[list[str]] = [[]]
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            elements[-1].append("".join(current).strip())
+            current = []
+            if char == ",":
+                elements.append([])
+        else:
+            current.append(char)
+    elements[-1].append("".join(current).strip())
+    return elements
+
+
+def service_from_xfcc(value: str) -> str:
+    """The calling service named by an ``x-forwarded-client-cert`` value.
+
+    Envoy (SANITIZE_SET) sets one element for the client certificate it just
+    verified, e.g. ``By=spiffe://maestro.local/compiler;Hash=...;
+    URI=spiffe://maestro.local/registry;DNS=registry.maestro.local``; the last
+    element is the nearest hop. Returns "" when no ``URI`` in the trust domain
+    is present.
+    """
+    if not value:
+        return ""
+    for pair in _xfcc_elements(value)[-1]:
+        key, _, item = pair.partition("=")
+        if key.strip().lower() == "uri":
+            service = service_from_spiffe_id(item.strip())
+            if service:
+                return service
+    return ""
 
 
 # CallContext is a frozen dataclass: sharing one default instance is safe.

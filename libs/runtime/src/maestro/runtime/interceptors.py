@@ -1,8 +1,9 @@
 """The server interceptor every Maestro server runs.
 
 For each call it binds the call context (request id, caller identity, caller
-service) from metadata, records RED metrics, writes one access-log record, and
-maps errors once: a :class:`MaestroError` becomes its canonical code with the rich
+service — verified from the client certificate when there is one) from
+metadata, records RED metrics, writes one access-log record, and maps errors
+once: a :class:`MaestroError` becomes its canonical code with the rich
 status in the trailers; any other exception becomes ``INTERNAL`` with no
 internals in the message, logged with its traceback under the request id.
 """
@@ -47,6 +48,20 @@ def _metadata_value(metadata: Any, key: str) -> str:
         if k == key:
             return v.decode() if isinstance(v, bytes) else str(v)
     return ""
+
+
+def _verified_caller(ctx: grpc.aio.ServicerContext, metadata: Any) -> str:
+    """The calling service proven by a client certificate, or "".
+
+    Native TLS: the peer certificate's SPIFFE id, and then the header is not
+    trusted (only a sidecar may set it). Plaintext behind Envoy: the XFCC header
+    Envoy sets after verifying the caller's certificate.
+    """
+    auth = ctx.auth_context() or {}
+    if auth.get("transport_security_type") == [b"ssl"]:
+        spiffe_ids = auth.get("peer_spiffe_id", ())
+        return context.service_from_spiffe_id(spiffe_ids[0].decode()) if spiffe_ids else ""
+    return context.service_from_xfcc(_metadata_value(metadata, context.XFCC_KEY))
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
@@ -125,13 +140,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self, ctx: grpc.aio.ServicerContext, service: str, method: str, kind: str
     ) -> AsyncIterator[None]:
         metadata = ctx.invocation_metadata()
+        verified = _verified_caller(ctx, metadata)
         call = context.CallContext(
             request_id=_metadata_value(metadata, context.REQUEST_ID_KEY)
             or context.new_request_id(),
             principal=context.Principal.from_metadata(
                 (k, v) for k, v in (metadata or ()) if k in context.IDENTITY_KEYS
             ),
-            caller_service=_metadata_value(metadata, context.CALLER_SERVICE_KEY),
+            caller_service=verified or _metadata_value(metadata, context.CALLER_SERVICE_KEY),
+            caller_verified=bool(verified),
             method=f"{service}/{method}",
         )
         labels = {"grpc_service": service, "grpc_method": method, "grpc_type": kind}
@@ -183,6 +200,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                         "grpc_service": service,
                         "grpc_method": method,
                         "grpc_code": code.name,
+                        "caller_verified": call.caller_verified,
                         "duration_ms": round(elapsed * 1000, 3),
                     },
                 )

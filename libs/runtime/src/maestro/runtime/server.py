@@ -128,7 +128,15 @@ class GrpcServer:
             ),
             self.server,
         )
-        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        bind = f"{self.settings.host}:{self.settings.port}"
+        tls = self.settings.tls_files()
+        if tls is None:
+            self.port = self.server.add_insecure_port(bind)
+        else:
+            self.port = self.server.add_secure_port(
+                bind,
+                tls.server_credentials(require_client_auth=self.settings.tls_require_client_auth),
+            )
         if self.port == 0:
             raise OSError(f"{self.name}: cannot bind {self.settings.host}:{self.settings.port}")
         if self.settings.metrics_port is not None:
@@ -144,6 +152,7 @@ class GrpcServer:
             self.address,
             extra={
                 "port": self.port,
+                "tls": tls is not None,
                 "metrics_port": self.metrics_port,
                 "ready": self.readiness.ready,
             },

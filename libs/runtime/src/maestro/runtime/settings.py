@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maestro.runtime.tls import TlsFiles
 
 # Default ports of the mesh, in one place: gRPC port and Prometheus /metrics port.
 DEFAULT_GRPC_PORTS: dict[str, int] = {
@@ -82,3 +84,34 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int = Field(
         8 * 1024 * 1024, gt=0, description="Largest gRPC message accepted or sent."
     )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain: with tls_key_file the server serves native "
+        "gRPC TLS and presents it to peers as its client certificate; None: plaintext "
+        "(behind an Envoy sidecar, or on loopback).",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_ca_file: Path | None = Field(
+        None,
+        description="PEM CA that signs the mesh's certificates: verifies clients "
+        "(server) and peers (client). None: the system roots for peers, no client auth.",
+    )
+    tls_require_client_auth: bool = Field(
+        True,
+        description="With TLS on: refuse clients without a certificate signed by "
+        "tls_ca_file (mTLS). Needs tls_ca_file.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> ServiceSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file are set together")
+        if self.tls_cert_file is not None and self.tls_require_client_auth and not self.tls_ca_file:
+            raise ValueError("tls_require_client_auth needs tls_ca_file")
+        return self
+
+    def tls_files(self) -> TlsFiles | None:
+        """This service's TLS files, or None when it speaks plaintext."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return TlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_ca_file)

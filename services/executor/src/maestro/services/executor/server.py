@@ -9,7 +9,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.executor.v1 import executor_service_pb2
-from maestro.runtime.clients import probe_health
+from maestro.runtime.clients import probe_health, service_authority
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.executor.config import ExecutorSettings
 
@@ -24,7 +24,12 @@ async def create_server(
     """Starts an executor server; ``server.port`` is the bound port."""
 
     async def scheduler() -> None:
-        status = await probe_health(settings.scheduler_address, timeout=1.0)
+        status = await probe_health(
+            settings.scheduler_address,
+            timeout=1.0,
+            authority=service_authority("scheduler"),
+            tls=settings.tls_files(),
+        )
         if status != "SERVING":
             raise RuntimeError(f"scheduler at {settings.scheduler_address} is {status}")
 

@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from maestro.runtime.clients import HealthClient
+from maestro.runtime.clients import HealthClient, service_authority
 from maestro.runtime.errors import MaestroError, NotFoundError
 from maestro.runtime.periodic import Periodic
 
@@ -19,7 +19,14 @@ class BackendMonitor:
 
     def __init__(self, addresses: dict[str, str], *, timeout: float, interval: float) -> None:
         self.addresses = dict(addresses)
-        self._channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addresses.items()}
+        # The authority names the backend, so health checks through an Envoy
+        # outbound listener (one address for all backends) reach the right one.
+        self._channels = {
+            name: grpc.aio.insecure_channel(
+                addr, options=[("grpc.default_authority", service_authority(name))]
+            )
+            for name, addr in addresses.items()
+        }
         self._clients = {
             name: HealthClient(ch, timeout=timeout, address=addresses[name])
             for name, ch in self._channels.items()

@@ -51,6 +51,7 @@ async def create_server(
         services=CompilerClient.SERVICES,
         tracer_provider=server.tracer_provider,
         max_message_bytes=settings.max_message_bytes,
+        tls=settings.tls_files(),
     )
     compiler_client = CompilerClient(
         channel, timeout=settings.client_timeout_seconds, address=settings.compiler_address
