@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from maestro.runtime.health import LIVENESS
 from tests.deploy.kustomize import Resource, dump, load_documents, load_kustomization
 from tests.deploy.manifests import (
     BASE,
@@ -149,8 +150,10 @@ def test_probes_ask_the_real_grpc_health_service_names(service: str) -> None:
     port = app_port(service)
 
     assert app["readinessProbe"]["grpc"] == {"port": port, "service": main_grpc_service(service)}
-    assert app["livenessProbe"]["grpc"] == {"port": port, "service": ""}
-    assert app["startupProbe"]["grpc"] == {"port": port, "service": ""}
+    # Liveness and start-up ask the always-on `liveness` name, so an outage of a
+    # dependency makes the pod unready without getting it restarted.
+    assert app["livenessProbe"]["grpc"] == {"port": port, "service": LIVENESS}
+    assert app["startupProbe"]["grpc"] == {"port": port, "service": LIVENESS}
     # The name the probe asks about is one the server registers for health.
     module = __import__(f"maestro.services.{service}.server", fromlist=["server"])
     names = getattr(module, "SERVICE_NAMES", None) or [module.SERVICE_NAME]

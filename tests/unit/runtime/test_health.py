@@ -94,3 +94,29 @@ async def test_check_timeout_counts_as_failure() -> None:
     assert readiness.failures["slow"].startswith("TimeoutError")
     response = await servicer.Check(health_pb2.HealthCheckRequest(service=SERVICE), None)
     assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_liveness_stays_serving_while_readiness_fails() -> None:
+    """`liveness` is SERVING from start to stop even while a readiness check
+    fails, so orchestrators restart only dead processes, not unready ones."""
+    from maestro.runtime.clients import probe_health
+    from maestro.runtime.health import LIVENESS
+    from maestro.runtime.server import GrpcServer, ServiceSpec
+    from maestro.services.compiler.config import CompilerSettings
+
+    async def broken() -> None:
+        raise ConnectionError("database down")
+
+    server = GrpcServer(
+        ServiceSpec(name="probe", servicers=[], service_names=["x.v1.X"], checks={"db": broken}),
+        CompilerSettings(port=0, metrics_port=None),
+    )
+    await server.start()
+    address = f"127.0.0.1:{server.port}"
+    try:
+        assert await probe_health(address) == "NOT_SERVING"
+        assert await probe_health(address, service="x.v1.X") == "NOT_SERVING"
+        assert await probe_health(address, service=LIVENESS) == "SERVING"
+    finally:
+        await server.stop(0)
+    assert server.health._server_status[LIVENESS] != 1  # not SERVING once stopped

@@ -1,6 +1,8 @@
 """gRPC health driven by real readiness checks.
 
 A service registers named async checks (database reachable, bundle loaded, ...).
+Besides ``""`` and the service names (readiness), the name ``liveness`` is
+SERVING from start to shutdown regardless of the checks.
 They run at start and every ``interval`` seconds; the standard health service
 reports SERVING for ``""`` and for each of the server's gRPC service names only
 while every check passes, and NOT_SERVING otherwise. On shutdown the server
@@ -17,6 +19,11 @@ from grpc_health.v1 import health, health_pb2
 
 from maestro.runtime.metrics import RpcMetrics
 from maestro.runtime.periodic import Periodic
+
+LIVENESS = "liveness"
+"""Health name that is SERVING while the server runs, whatever its readiness:
+for liveness/startup probes, so a database outage makes a pod unready but does
+not get it restarted."""
 
 Check = Callable[[], Awaitable[None]]
 """A readiness check: returns when ready, raises (any exception) when not."""
@@ -50,7 +57,7 @@ class Readiness:
 
     async def mark_not_serving(self) -> None:
         """Publishes NOT_SERVING for every name (the state before the first check)."""
-        for name in self._names:
+        for name in (*self._names, LIVENESS):
             await self._servicer.set(name, NOT_SERVING)
 
     async def check_now(self) -> bool:
@@ -78,7 +85,8 @@ class Readiness:
         return ready
 
     async def start(self) -> None:
-        """First check now, then keep checking in the background."""
+        """Live from now on; first readiness check now, then in the background."""
+        await self._servicer.set(LIVENESS, SERVING)
         await self.check_now()
         self._periodic.start()
 
