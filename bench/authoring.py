@@ -138,6 +138,10 @@ async def main(steps: int, runs: int) -> None:
             f"in-process diff ({steps} vs {steps + 3})",
             timed(lambda: compiler.diff(src, tgt), runs),
         ),
+        # Each operation on its own (the target applies to each).
+        summary("in-process validate, one pass", timed(lambda: compiler.validate(src), runs)),
+        summary("in-process compile, one pass", timed(lambda: compiler.compile(src), runs)),
+        summary("in-process digest, one pass", timed(lambda: compiler.digest(src), runs)),
     ]
 
     server = await create_server(CompilerSettings(port=0, metrics_port=None))

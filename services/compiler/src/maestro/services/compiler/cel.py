@@ -57,9 +57,16 @@ class Checked:
     return_type: str
 
 
+_MAP = T.Map(T.STRING, T.DYN)
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def cel_type(schema: Any) -> Any:
     """The CEL type of a JSON Schema (``dyn`` when it does not pin one down)."""
-    if not isinstance(schema, Mapping):
+    if not _is_mapping(schema):
         return T.DYN
     kind = schema.get("type")
     if isinstance(kind, str) and kind in _SCALARS:
@@ -67,16 +74,16 @@ def cel_type(schema: Any) -> Any:
     if kind == "array":
         return T.List(cel_type(schema.get("items")))
     if kind == "object":
-        return T.Map(T.STRING, T.DYN)
+        return _MAP
     return T.DYN
 
 
 def schema_variables(prefix: str, schema: Any, depth: int = 0) -> dict[str, Any]:
     """Declarations for ``prefix`` and, for objects, each property under it."""
-    declared = {prefix: cel_type(schema) if schema else T.Map(T.STRING, T.DYN)}
-    if isinstance(schema, Mapping) and depth < MAX_SCHEMA_DEPTH:
+    declared = {prefix: cel_type(schema) if schema else _MAP}
+    if _is_mapping(schema) and depth < MAX_SCHEMA_DEPTH:
         properties = schema.get("properties")
-        if isinstance(properties, Mapping):
+        if _is_mapping(properties):
             for name, sub in properties.items():
                 if isinstance(name, str) and name.isidentifier():
                     declared.update(schema_variables(f"{prefix}.{name}", sub, depth + 1))

@@ -29,7 +29,7 @@ MAJOR for breaking ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -91,31 +91,62 @@ def _steps_by_id(normal: Mapping[str, Any]) -> dict[str, tuple[int, dict[str, An
     return {s["id"]: (i, s) for i, s in enumerate(normal.get("steps", ()))}
 
 
+class _Steps:
+    """The steps of a normal form by id, with their canonical JSON when known."""
+
+    def __init__(self, normal: Mapping[str, Any], canonical: Sequence[bytes] | None) -> None:
+        self.by_id = _steps_by_id(normal)
+        steps = normal.get("steps", ())
+        self._canonical = (
+            canonical if canonical is not None and len(canonical) == len(steps) else None
+        )
+
+    def digest(self, found: tuple[int, dict[str, Any]]) -> str:
+        if self._canonical is None:
+            return digests.digest(found[1])
+        return digests.sha256_hex(self._canonical[found[0]])
+
+    def same(
+        self, old: tuple[int, dict[str, Any]], new: tuple[int, dict[str, Any]], other: _Steps
+    ) -> bool:
+        if self._canonical is None or other._canonical is None:
+            return _same(old[1], new[1])
+        return self._canonical[old[0]] == other._canonical[new[0]]
+
+
 def diff(
     base: Mapping[str, Any],
     target: Mapping[str, Any],
     *,
     base_digest: str | None = None,
     target_digest: str | None = None,
+    base_steps: Sequence[bytes] | None = None,
+    target_steps: Sequence[bytes] | None = None,
 ) -> diff_pb2.WorkflowDiff:
     """The difference from ``base`` to ``target`` (both valid normal forms).
 
-    The digests are computed when not given (the caller usually has them).
+    The digests are computed when not given (the caller usually has them), and
+    so are the step digests unless ``base_steps`` and ``target_steps`` give
+    the canonical JSON of each step (``digest.canonical_json_and_steps``). Two
+    steps of normal forms that canonicalise are the same exactly when their
+    canonical JSON is (normal forms have no integral floats, and RFC 8785
+    refuses integers where floats could collide with them).
     """
     result = diff_pb2.WorkflowDiff(
         base_digest=base_digest or digests.digest(base),
         target_digest=target_digest or digests.digest(target),
     )
-    base_steps, target_steps = _steps_by_id(base), _steps_by_id(target)
-    for step_id in sorted(base_steps.keys() | target_steps.keys()):
-        old = base_steps.get(step_id)
-        new = target_steps.get(step_id)
+    olds, news = _Steps(base, base_steps), _Steps(target, target_steps)
+    base_by_id, target_by_id = olds.by_id, news.by_id
+    for step_id in sorted(base_by_id.keys() | target_by_id.keys()):
+        old = base_by_id.get(step_id)
+        new = target_by_id.get(step_id)
         if old is None and new is not None:
             result.step_changes.append(
                 diff_pb2.StepChange(
                     step_id=step_id,
                     kind=diff_pb2.CHANGE_KIND_ADDED,
-                    target_config_digest=digests.digest(new[1]),
+                    target_config_digest=news.digest(new),
                 )
             )
         elif new is None and old is not None:
@@ -123,16 +154,16 @@ def diff(
                 diff_pb2.StepChange(
                     step_id=step_id,
                     kind=diff_pb2.CHANGE_KIND_REMOVED,
-                    base_config_digest=digests.digest(old[1]),
+                    base_config_digest=olds.digest(old),
                 )
             )
-        elif old is not None and new is not None and not _same(old[1], new[1]):
+        elif old is not None and new is not None and not olds.same(old, new, news):
             result.step_changes.append(
                 diff_pb2.StepChange(
                     step_id=step_id,
                     kind=diff_pb2.CHANGE_KIND_CHANGED,
-                    base_config_digest=digests.digest(old[1]),
-                    target_config_digest=digests.digest(new[1]),
+                    base_config_digest=olds.digest(old),
+                    target_config_digest=news.digest(new),
                     field_changes=field_changes(old[1], new[1]),
                 )
             )
@@ -147,7 +178,7 @@ def diff(
         result.required_bump = diff_pb2.SEMVER_BUMP_PATCH
         return result
     breaking = sorted(
-        _breaking_changes(base, target, base_steps, target_steps),
+        _breaking_changes(base, target, base_by_id, target_by_id),
         key=lambda b: (b.path, b.code, b.message),
     )
     if breaking:

@@ -19,7 +19,9 @@ JSON values.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -73,7 +75,51 @@ def _write(value: Any, out: list[str]) -> None:
         out.append(_scalar(value))
 
 
+_SCALARS = frozenset({str, bool, type(None)})
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``json.dumps`` (sorted keys, no spaces, no ASCII escaping)
+    writes ``value`` as RFC 8785 does, given that the result has no character
+    at or above U+D800: only dicts with str keys, lists, strings, booleans,
+    null and integers within +/-(2**53 - 1), and no floats (RFC 8785 and Python
+    print some differently)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            members: Any = item.values()
+        elif kind is list:
+            members = item
+        else:
+            members = (item,)
+        for member in members:
+            member_kind = type(member)
+            if member_kind is dict or member_kind is list:
+                stack.append(member)
+            elif member_kind is int:
+                if not -_SAFE_INT <= member <= _SAFE_INT:
+                    return False
+            elif member_kind not in _SCALARS:
+                return False
+    return True
+
+
 def _fast_canonical(document: Any) -> bytes | None:
+    if _plain(document):
+        text = _ENCODER.encode(document)
+        # Keys are sorted by code point, as RFC 8785 (by UTF-16 unit) does
+        # below U+D800; a lone surrogate fails to encode.
+        if text.isascii() or not _HIGH_KEY.search(text):
+            try:
+                return text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
     out: list[str] = []
     try:
         _write(document, out)
@@ -106,6 +152,40 @@ def canonical_json(document: Any) -> bytes:
             "surrogate",
             field_violations=[FieldViolation("source.content", str(exc), "INVALID_UNICODE")],
         ) from exc
+
+
+def canonical_json_and_steps(
+    document: Any, known: Sequence[bytes | None] | None = None
+) -> tuple[bytes, list[bytes]]:
+    """(``canonical_json(document)``, ``canonical_json`` of each item of its
+    ``steps``), the former assembled from the latter, as RFC 8785 composes:
+    an object is its members, sorted by key, each written canonically.
+    ``known``, when given, holds the canonical JSON of each step where the
+    caller has it (None elsewhere).
+
+    Raises:
+        InvalidArgumentError: as ``canonical_json``.
+    """
+    steps = document.get("steps") if type(document) is dict else None
+    if type(steps) is not list or any(type(k) is not str or _HIGH_KEY.search(k) for k in document):
+        parts = [canonical_json(step) for step in steps] if type(steps) is list else []
+        return canonical_json(document), parts
+    if known is None or len(known) != len(steps):
+        known = [None] * len(steps)
+    try:
+        parts = [
+            canonical_json(step) if part is None else part
+            for step, part in zip(steps, known, strict=True)
+        ]
+        members = [
+            encode_basestring(key).encode("utf-8")
+            + b":"
+            + (b"[" + b",".join(parts) + b"]" if key == "steps" else canonical_json(document[key]))
+            for key in sorted(document)
+        ]
+    except InvalidArgumentError:  # the whole document's error, as canonical_json gives it
+        return canonical_json(document), []
+    return b"{" + b",".join(members) + b"}", parts
 
 
 def sha256_hex(canonical: bytes) -> str:

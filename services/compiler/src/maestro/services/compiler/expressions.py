@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from maestro.services.compiler import cel
@@ -30,13 +30,20 @@ _REQUIRED_TYPES: dict[Role, tuple[tuple[str, ...], str]] = {
     "until": (("STRING", "TIMESTAMP"), "an RFC 3339 string or a timestamp"),
 }
 _LOOP_VARIABLES = {"item": cel.T.DYN, "index": cel.T.INT}
-# `steps.<id>` or `steps["<id>"]` not preceded by a member dot (`x.steps.y`),
-# or a CEL string literal (matched so that text inside quotes is skipped).
+# `steps.<id>` or `steps["<id>"]` not preceded by a member dot (`x.steps.y`);
+# a CEL string literal (matched so that text inside quotes is skipped); a
+# comment start; any other `steps` (`(steps).a`, `.steps.a`, `x.steps`). The
+# `-<word>` parts after `steps.<id>` are looked at, not consumed, so that in
+# `steps.a-steps.b.output` both reads are seen.
 _REFERENCE = re.compile(
-    r"""(?<![\w.])steps\s*\.\s*(?P<id>[A-Za-z_][A-Za-z0-9_]*)(?P<dashed>(?:-[A-Za-z0-9_]+)*)"""
-    r"""|(?<![\w.])steps\s*\[\s*(?P<q>["'])(?P<key>[^"'\\]*)(?P=q)\s*\]"""
-    r"""|(?:[rR]?[bB]?|[bB][rR])(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''"""
+    # Each alternative starts with a fixed character, so that the search skips
+    # ahead to candidates: hence `s(?<![\w.]s)teps` for "`steps` not preceded
+    # by a word character or a dot".
+    r"""s(?<![\w.]s)teps\s*\.\s*(?P<id>[A-Za-z_][A-Za-z0-9_]*)(?=(?P<dashed>(?:-[A-Za-z0-9_]+)*))"""
+    r"""|s(?<![\w.]s)teps\s*\[\s*(?P<q>["'])(?P<key>[^"'\\]*)(?P=q)\s*\]"""
+    r"""|(?:[rR][bB]?|[bB][rR]?)?(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''"""
     r"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')"""
+    r"""|(?P<comment>//)|s(?<![A-Za-z0-9_]s)(?P<other>teps)(?![A-Za-z0-9_])"""
 )
 _STEP_REFERENCE = re.compile(r"^steps\.([A-Za-z_][A-Za-z0-9_]*)(.*)$")
 
@@ -75,19 +82,57 @@ class StepReference:
 def step_references(expression: str) -> list[StepReference]:
     """The step reads of an expression, in order; text inside string literals
     is not a read."""
+    return _scan(expression)[0]
+
+
+def _scan(expression: str) -> tuple[list[StepReference], bool]:
+    """(step reads, whether the text is plain): plain text has no comment, no
+    backslash, no bracket read and no ``steps`` other than in ``steps.<id>``,
+    so the reads found are exactly the steps CEL resolves (without comments and
+    escapes, the scan splits string literals off exactly as CEL's lexer does)."""
     found = []
+    plain = "\\" not in expression
     for match in _REFERENCE.finditer(expression):
         if match.group("id"):
             dashed = match.group("id") + match.group("dashed") if match.group("dashed") else ""
             found.append(StepReference(match.group("id"), match.start() + 1, False, dashed))
         elif match.group("key") is not None:
             found.append(StepReference(match.group("key"), match.start() + 1, True))
-    return found
+            plain = False
+        elif match.group("comment") or match.group("other"):
+            plain = False
+    return found, plain
 
 
 def referenced_steps(expression: str) -> set[str]:
-    """The ids of the steps an expression reads."""
+    """The ids of the steps an expression reads as ``steps.<id>`` or
+    ``steps["<id>"]``."""
     return {reference.step_id for reference in step_references(expression)}
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedExpression:
+    """An expression with its step reads (and the ids they read); ``plain`` as
+    in ``_scan``."""
+
+    expression: Expression
+    references: list[StepReference]
+    plain: bool
+    step_ids: frozenset[str]
+
+
+def scan_expressions(doc: Any, memo: Memo | None = None) -> list[ScannedExpression]:
+    """Every expression of the document (``iter_expressions``) with its reads."""
+    scans = {} if memo is None else memo.scans
+    scanned = []
+    for expression in iter_expressions(doc):
+        found = scans.get(expression.text)
+        if found is None:
+            references, plain = _scan(expression.text)
+            ids = frozenset(reference.step_id for reference in references)
+            found = scans[expression.text] = (references, plain, ids)
+        scanned.append(ScannedExpression(expression, *found))
+    return scanned
 
 
 def iter_expressions(doc: Any) -> Iterator[Expression]:
@@ -101,7 +146,7 @@ def iter_expressions(doc: Any) -> Iterator[Expression]:
         for i, step in enumerate(steps):
             if isinstance(step, dict):
                 name = id_of(step) or f"steps[{i}]"
-                yield from _step_expressions(step, ("steps", i), f"step {name!r}", i, False)
+                yield from _step_expressions(step, f"/steps/{i}", f"step {name!r}", i, False)
     outputs = doc.get("outputs")
     if isinstance(outputs, dict):
         for key, text in outputs.items():
@@ -111,38 +156,39 @@ def iter_expressions(doc: Any) -> Iterator[Expression]:
                 )
 
 
+_PARTS: list[tuple[str, str, Role, str]] = [
+    ("condition", "expression", "condition", "condition"),
+    ("loop", "items", "items", "loop items"),
+    ("delay", "until", "until", "delay `until`"),
+]
+
+
 def _step_expressions(
-    step: Mapping[str, Any], at: tuple[str | int, ...], name: str, index: int, in_loop: bool
+    step: Mapping[str, Any], at: str, name: str, index: int, in_loop: bool
 ) -> Iterator[Expression]:
+    """The expressions of a step at the JSON Pointer ``at``."""
     inputs = step.get("input")
     if isinstance(inputs, dict):
         for key, text in inputs.items():
             if isinstance(text, str):
                 yield Expression(
                     text,
-                    pointer(*at, "input", key),
+                    f"{at}/input{pointer(key)}",
                     "input",
                     f"{name}, input {key!r}",
                     index,
                     in_loop,
                 )
-    parts: list[tuple[str, str, Role, str]] = [
-        ("condition", "expression", "condition", "condition"),
-        ("loop", "items", "items", "loop items"),
-        ("delay", "until", "until", "delay `until`"),
-    ]
-    for section, key, role, label in parts:
+    for section, key, role, label in _PARTS:
         spec = step.get(section)
         if isinstance(spec, dict) and isinstance(spec.get(key), str):
             yield Expression(
-                spec[key], pointer(*at, section, key), role, f"{name}, {label}", index, in_loop
+                spec[key], f"{at}/{section}/{key}", role, f"{name}, {label}", index, in_loop
             )
     loop = step.get("loop")
     body = loop.get("body") if isinstance(loop, dict) else None
     if isinstance(body, dict):
-        yield from _step_expressions(
-            body, (*at, "loop", "body"), f"{name} (loop body)", index, True
-        )
+        yield from _step_expressions(body, f"{at}/loop/body", f"{name} (loop body)", index, True)
 
 
 class _Scope:
@@ -150,8 +196,30 @@ class _Scope:
 
     def __init__(self, doc: Mapping[str, Any], graph: StepGraph) -> None:
         self._graph = graph
-        self._inputs = cel.schema_variables("inputs", doc.get("inputSchema"))
+        self._input_schema = doc.get("inputSchema")
+        self._inputs = cel.schema_variables("inputs", self._input_schema)
         self._envs: dict[tuple[frozenset[str], bool, bool], Any] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}
+
+    def outputs(self, step_id: str) -> dict[str, Any]:
+        """The declarations of ``steps.<step_id>.output``."""
+        declared = self._outputs.get(step_id)
+        if declared is None:
+            step = self._graph.steps[self._graph.index_of[step_id]]
+            declared = cel.schema_variables(f"steps.{step_id}.output", step.get("outputSchema"))
+            self._outputs[step_id] = declared
+        return declared
+
+    @property
+    def inputs_signature(self) -> str:
+        """What the declarations of ``inputs`` are made from (``repr``: the
+        same text is the same value)."""
+        return repr(self._input_schema)
+
+    def signature(self, step_id: str) -> tuple[str, str]:
+        """What the declarations of ``steps.<step_id>.output`` are made from."""
+        step = self._graph.steps[self._graph.index_of[step_id]]
+        return step_id, repr(step.get("outputSchema"))
 
     def env(self, readable: frozenset[str], in_loop: bool, bracket: bool) -> Any:
         """The environment declaring ``inputs``, the outputs of ``readable``
@@ -161,10 +229,7 @@ class _Scope:
         if key not in self._envs:
             variables = dict(self._inputs)
             for step_id in sorted(readable):
-                step = self._graph.steps[self._graph.index_of[step_id]]
-                variables.update(
-                    cel.schema_variables(f"steps.{step_id}.output", step.get("outputSchema"))
-                )
+                variables.update(self.outputs(step_id))
             if in_loop:
                 variables.update(_LOOP_VARIABLES)
             if bracket:
@@ -195,25 +260,70 @@ class _Scope:
         return result
 
 
-def check_expressions(doc: Any, graph: StepGraph) -> Iterator[Finding]:
-    """Type-checks every expression of the document in its scope."""
+@dataclass
+class Memo:
+    """Work on expressions shared by the documents of one call (``diff``
+    checks two versions of a workflow, which share most expressions), and by
+    the repeats of an expression within a document; nothing outlives the call.
+
+    ``scans``: ``_scan`` by text. ``checks``: results of checking plain
+    expressions in the shared environment, by everything they depend on: the
+    text, whether it is in a loop body, and, when the memo serves several
+    documents (``documents``), the declarations of ``inputs`` and of the
+    outputs of the steps it reads (the only names it can resolve; within a
+    document they are the same for every expression), by the schemas they
+    are made from."""
+
+    documents: int = 1
+    scans: dict[str, tuple[list[StepReference], bool, frozenset[str]]] = field(default_factory=dict)
+    checks: dict[tuple[str, bool, Any, Any], cel.Checked | cel.CelIssue] = field(
+        default_factory=dict
+    )
+
+
+def check_expressions(
+    doc: Any,
+    graph: StepGraph,
+    scanned: list[ScannedExpression] | None = None,
+    memo: Memo | None = None,
+) -> Iterator[Finding]:
+    """Type-checks every expression of the document in its scope
+    (``scanned``: ``scan_expressions(doc)``, when the caller has it).
+
+    Each expression is checked with exactly the variables in its scope. As the
+    first check in a new checking environment costs far more than the next
+    ones, plain expressions (see ``_scan``) whose reads are all upstream are
+    first checked in one environment per document that declares every step
+    they read: such an expression cannot resolve any other step, so where it
+    checks there, it checks the same in its own scope, to the same type.
+    Anything else, and every expression that fails there, is checked in its
+    own scope, which produces the diagnostics. The same plain expression with
+    the same declarations is checked once (``memo``)."""
     if not isinstance(doc, dict):
         return
+    if memo is None:
+        memo = Memo()
+    if scanned is None:
+        scanned = scan_expressions(doc, memo)
+    cache = memo.checks
     scope = _Scope(doc, graph)
+    inputs_signature = scope.inputs_signature if memo.documents > 1 else ""
     everything = frozenset(graph.index_of)
-    for expression in iter_expressions(doc):
-        owner = None if expression.step is None else id_of(graph.steps[expression.step])
-        if expression.step is None:
-            upstream = everything
-        elif owner is not None and graph.index_of.get(owner) == expression.step:
-            upstream = graph.upstream(owner) - {owner}
-        else:  # a duplicate or missing id: its own needs still give the scope
-            needs = graph.steps[expression.step].get("needs")
-            upstream = frozenset(graph.closure(needs if isinstance(needs, list) else ()))
-        references = step_references(expression.text)
+    scopes = [_InScope(item.expression, graph, everything) for item in scanned]
+    shared = frozenset().union(
+        *(
+            item.step_ids
+            for item, in_scope in zip(scanned, scopes, strict=True)
+            if item.plain and in_scope.covers(item.step_ids)
+        )
+    )
+    for item, in_scope in zip(scanned, scopes, strict=True):
+        expression, references, owner = item.expression, item.references, in_scope.owner
         # Reads of steps out of scope, found in the text: the checker cannot see
         # them behind `steps["id"]`, and reports only the first of several.
-        for reference in references:
+        out_of_scope = not in_scope.covers(item.step_ids)
+        for reference in references if out_of_scope else ():
+            upstream = in_scope.ids
             if reference.step_id not in upstream:
                 code, message, hint = _undeclared_step(
                     reference.step_id, ".output", owner, upstream, graph
@@ -229,11 +339,66 @@ def check_expressions(doc: Any, graph: StepGraph) -> Iterator[Finding]:
                     hint=hint,
                     related_steps=tuple(s for s in (owner, reference.step_id) if s),
                 )
-        result = scope.check(expression, upstream, references)
+        result: cel.Checked | cel.CelIssue | None = None
+        if item.plain and not out_of_scope:
+            key = (
+                (expression.text, expression.in_loop, None, None)
+                if memo.documents == 1
+                else (
+                    expression.text,
+                    expression.in_loop,
+                    inputs_signature,
+                    frozenset(scope.signature(step_id) for step_id in item.step_ids),
+                )
+            )
+            result = cache.get(key)
+            if result is None:
+                env = scope.env(shared, expression.in_loop, False)
+                result = cache[key] = cel.check(env, expression.text)
+        if not isinstance(result, cel.Checked):
+            result = scope.check(expression, in_scope.ids, references)
         if isinstance(result, cel.CelIssue):
-            yield _issue_finding(expression, result, owner, upstream, graph)
+            yield _issue_finding(expression, result, owner, in_scope.ids, graph)
         else:
             yield from _result_type(expression, result)
+
+
+class _InScope:
+    """The steps whose output is in an expression's scope: every step its
+    step (transitively) needs; every step for workflow outputs."""
+
+    __slots__ = ("_direct", "_everything", "_graph", "_ids", "_step", "owner")
+
+    def __init__(self, expression: Expression, graph: StepGraph, everything: frozenset[str]):
+        self._graph, self._everything, self._step = graph, everything, expression.step
+        self._ids: frozenset[str] | None = None
+        self._direct: frozenset[str] = frozenset()
+        self.owner: str | None = None
+        if expression.step is not None:
+            owner = self.owner = id_of(graph.steps[expression.step])
+            if owner is not None and graph.index_of.get(owner) == expression.step:
+                self._direct = frozenset(graph.needs[owner]) - {owner}
+
+    @property
+    def ids(self) -> frozenset[str]:
+        if self._ids is None:
+            self._ids = self._compute()
+        return self._ids
+
+    def _compute(self) -> frozenset[str]:
+        graph, owner = self._graph, self.owner
+        if self._step is None:
+            return self._everything
+        if owner is not None and graph.index_of.get(owner) == self._step:
+            return graph.upstream(owner) - {owner}
+        # a duplicate or missing id: its own needs still give the scope
+        needs = graph.steps[self._step].get("needs")
+        return frozenset(graph.closure(needs if isinstance(needs, list) else ()))
+
+    def covers(self, step_ids: frozenset[str]) -> bool:
+        """Whether all of ``step_ids`` are in scope (what a step needs
+        directly, other than itself, is)."""
+        return step_ids <= self._direct or step_ids <= self.ids
 
 
 def _result_type(expression: Expression, checked: cel.Checked) -> Iterator[Finding]:

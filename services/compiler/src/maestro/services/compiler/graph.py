@@ -35,9 +35,10 @@ class StepGraph:
         return cached
 
     def closure(self, start: Iterable[str]) -> set[str]:
-        """``start`` (existing ids) and everything they transitively need."""
+        """``start`` (existing ids; anything else is ignored) and everything
+        they transitively need."""
         seen: set[str] = set()
-        stack = [s for s in start if s in self.needs]
+        stack = [s for s in start if isinstance(s, str) and s in self.needs]
         while stack:
             node = stack.pop()
             if node not in seen:

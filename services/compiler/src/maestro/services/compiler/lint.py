@@ -25,11 +25,11 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import Any, TypeGuard
 
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError
-from maestro.services.compiler.expressions import iter_expressions, referenced_steps
+from maestro.services.compiler.expressions import ScannedExpression, scan_expressions
 from maestro.services.compiler.findings import Finding, Report, locate
 from maestro.services.compiler.graph import StepGraph, id_of, levels, step_graph
 from maestro.services.compiler.source import ParsedSource, pointer
-from maestro.services.compiler.validate import validation_findings
+from maestro.services.compiler.validate import Analysis, analyse
 
 MAX_STEPS = 1000
 MAX_LOOP_PARALLELISM = 100
@@ -103,30 +103,45 @@ def lint(parsed: ParsedSource, disabled_rules: Collection[str] = ()) -> Report:
         InvalidArgumentError: a disabled rule is not one of ``LINT_RULES``.
     """
     check_disabled_rules(disabled_rules)
+    return locate(parsed, lint_analysis(analyse(parsed.document), parsed.document, disabled_rules))
+
+
+def lint_analysis(
+    analysis: Analysis, doc: Any, disabled_rules: Collection[str] = ()
+) -> list[Finding]:
+    """The validation findings of ``analysis`` (of ``doc``) plus the lint
+    findings, without ``disabled_rules`` (which must be lint rules)."""
     disabled = set(disabled_rules)
-    findings = [*validation_findings(parsed.document), *lint_findings(parsed.document)]
-    return locate(parsed, (f for f in findings if f.code not in disabled))
+    findings = [*analysis.findings, *_lint_findings(doc, analysis.graph, analysis.expressions)]
+    return [f for f in findings if f.code not in disabled]
 
 
 def lint_findings(doc: Any) -> Iterator[Finding]:
     """The lint rules' findings (validation findings not included)."""
+    graph = step_graph(doc)
+    expressions = scan_expressions(doc) if graph is not None else []
+    yield from _lint_findings(doc, graph, expressions)
+
+
+def _lint_findings(
+    doc: Any, graph: StepGraph | None, expressions: list[ScannedExpression]
+) -> Iterator[Finding]:
     if not isinstance(doc, dict):
         return
     yield from _policy_label(doc)
-    graph = step_graph(doc)
     if graph is None:
         return
     for i, step in enumerate(graph.steps):
         if isinstance(step, dict):
             name = f"step {id_of(step) or f'steps[{i}]'!r}"
             yield from _step_rules(step, ("steps", i), name)
-    yield from _orphaned_outputs(doc, graph)
+    yield from _orphaned_outputs(graph, expressions)
     yield from _fanout(graph)
 
 
 def _step_rules(step: Mapping[str, Any], at: tuple[str | int, ...], name: str) -> Iterator[Finding]:
     kind = step.get("type")
-    if kind in TIMEOUT_STEP_TYPES and "timeout" not in step:
+    if isinstance(kind, str) and kind in TIMEOUT_STEP_TYPES and "timeout" not in step:
         yield Finding(
             "MISSING_TIMEOUT",
             f"{name}: a {kind} step without `timeout`; a stuck attempt holds the execution "
@@ -215,8 +230,8 @@ def _secrets(step: Mapping[str, Any], at: tuple[str | int, ...], name: str) -> I
     inputs = step.get("input")
     if isinstance(inputs, dict):
         for key, expression in inputs.items():
-            if not isinstance(expression, str):
-                continue
+            if not isinstance(expression, str) or ('"' not in expression and "'" not in expression):
+                continue  # without a string literal, there is no literal secret
             whole = _CEL_STRING_ONLY.match(expression)
             literals = [m.group(1)[1:-1] for m in _CEL_STRING.finditer(expression)]
             # Each literal, and all of them joined (`"Bearer " + "abc..."`).
@@ -254,10 +269,10 @@ def _secret_finding(name: str, path: str, key: str | None) -> Finding:
 # Graph-wide rules -------------------------------------------------------------
 
 
-def _orphaned_outputs(doc: Mapping[str, Any], graph: StepGraph) -> Iterator[Finding]:
+def _orphaned_outputs(graph: StepGraph, expressions: list[ScannedExpression]) -> Iterator[Finding]:
     read: set[str] = set()
-    for expression in iter_expressions(doc):
-        read |= referenced_steps(expression.text)
+    for expression in expressions:
+        read |= expression.step_ids
     for step_id, i in graph.index_of.items():
         schema = graph.steps[i].get("outputSchema")
         if isinstance(schema, dict) and schema and step_id not in read:

@@ -24,6 +24,7 @@ that do not validate; ``normalize`` accepts any JSON value and never raises.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,38 +53,45 @@ DURATION_PATTERN = f"^(?:{_COMPONENT})+$"
 """Every accepted duration spelling: one or more ``<number><unit>`` components,
 units ``h``, ``m``, ``s``, ``ms``, ``us`` (``µs``) and ``ns``, as in Go."""
 _DURATION = re.compile(DURATION_PATTERN)
+_WHOLE_SECONDS = re.compile(r"(?:0|[1-9][0-9]*)s")
+_WHOLE_UNITS = re.compile(r"(\d+)(ns|us|µs|ms|s|m|h)")
+_INT_UNIT_NANOS = {unit: int(nanos) for unit, nanos in _UNIT_NANOS.items()}
 _COMPONENTS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _MAX_SAFE_FLOAT_INT = 2.0**53
 
-_WORKFLOW_OPTIONAL = (
-    "description",
-    "tags",
-    "triggers",
-    "inputSchema",
-    "outputSchema",
-    "outputs",
-    "labels",
+_WORKFLOW_OPTIONAL = frozenset(
+    (
+        "description",
+        "tags",
+        "triggers",
+        "inputSchema",
+        "outputSchema",
+        "outputs",
+        "labels",
+    )
 )
-_STEP_OPTIONAL = (
-    "needs",
-    "handler",
-    "config",
-    "input",
-    "timeout",
-    "retry",
-    "compensate",
-    "cache",
-    "resources",
-    "labels",
-    "taskQueue",
-    "condition",
-    "loop",
-    "human",
-    "subworkflow",
-    "delay",
-    "outputSchema",
+_STEP_OPTIONAL = frozenset(
+    (
+        "needs",
+        "handler",
+        "config",
+        "input",
+        "timeout",
+        "retry",
+        "compensate",
+        "cache",
+        "resources",
+        "labels",
+        "taskQueue",
+        "condition",
+        "loop",
+        "human",
+        "subworkflow",
+        "delay",
+        "outputSchema",
+    )
 )
-_TRIGGER_OPTIONAL = ("event", "path", "cron", "timezone", "input")
+_TRIGGER_OPTIONAL = frozenset(("event", "path", "cron", "timezone", "input"))
 
 
 def duration_nanos(text: str) -> int:
@@ -95,6 +103,9 @@ def duration_nanos(text: str) -> int:
     """
     if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"not a duration: {text!r}")
+    whole = _WHOLE_UNITS.fullmatch(text)
+    if whole:  # one component, a whole number of units: `30s`, `500ms`
+        return int(whole.group(1)) * _INT_UNIT_NANOS[whole.group(2)]
     total = Decimal(0)
     for number, unit in _COMPONENTS.findall(text):
         try:
@@ -124,28 +135,49 @@ def format_duration(nanos: int) -> str:
 
 def normalize_duration(value: Any) -> Any:
     """``value`` in proto-JSON seconds when it is a duration; otherwise unchanged."""
+    if type(value) is str and _WHOLE_SECONDS.fullmatch(value):
+        return value  # already the proto-JSON spelling
     try:
         return format_duration(duration_nanos(value))
     except ValueError:
         return value
 
 
-def normalize(document: Any) -> Any:
-    """The normal form of a parsed definition (a new value; the input is untouched)."""
-    doc = plain_numbers(document)
+def normalize(document: Any, known_steps: Sequence[Any] | None = None) -> Any:
+    """The normal form of a parsed definition (a new value; the input is
+    untouched). ``known_steps``, when given, holds the normal form of each of
+    its steps where the caller has it (None elsewhere): a step's normal form is
+    a function of the step alone."""
+    raw_steps = document.get("steps") if isinstance(document, dict) else None
+    if known_steps is None or not isinstance(raw_steps, list) or len(known_steps) != len(raw_steps):
+        doc = plain_numbers(document)
+        if isinstance(doc, dict) and isinstance(doc.get("steps"), list):
+            doc["steps"] = [_step(s) for s in doc["steps"]]
+    else:  # as above, but copying only the steps not known
+        doc = {k: v if k == "steps" else plain_numbers(v) for k, v in document.items()}
+        doc["steps"] = [
+            _step(plain_numbers(raw)) if known is None else known
+            for raw, known in zip(raw_steps, known_steps, strict=True)
+        ]
     if not isinstance(doc, dict):
         return doc
     if "tags" in doc:
         doc["tags"] = _name_set(doc["tags"])
     if isinstance(doc.get("triggers"), list):
         doc["triggers"] = [_trigger(t) for t in doc["triggers"]]
-    if isinstance(doc.get("steps"), list):
-        doc["steps"] = [_step(s) for s in doc["steps"]]
     return _without_empty(doc, _WORKFLOW_OPTIONAL)
+
+
+_ATOMIC = frozenset({str, int, bool, type(None)})
 
 
 def plain_numbers(value: Any) -> Any:
     """A deep copy with integral floats as ints (what RFC 8785 prints anyway)."""
+    kind = type(value)
+    if kind is dict:  # the common, exact types first; subclasses below
+        return {k: v if type(v) in _ATOMIC else plain_numbers(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else plain_numbers(v) for v in value]
     if isinstance(value, dict):
         return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -159,10 +191,9 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | dict) and not value)
 
 
-def _without_empty(mapping: dict[str, Any], optional: tuple[str, ...]) -> dict[str, Any]:
-    for key in optional:
-        if key in mapping and _is_empty(mapping[key]):
-            del mapping[key]
+def _without_empty(mapping: dict[str, Any], optional: Collection[str]) -> dict[str, Any]:
+    for key in [k for k in mapping if k in optional and _is_empty(mapping[k])]:
+        del mapping[key]
     return mapping
 
 
@@ -191,7 +222,7 @@ def _trigger(trigger: Any) -> Any:
 
 
 def _retry(retry: dict[str, Any]) -> dict[str, Any]:
-    filled = {**RETRY_DEFAULTS, **_without_empty(retry, tuple(RETRY_DEFAULTS))}
+    filled = {**RETRY_DEFAULTS, **_without_empty(retry, RETRY_DEFAULTS)}
     _durations(filled, "initialBackoff", "maxBackoff")
     return _without_empty(filled, ("nonRetryableErrors",))
 
@@ -254,9 +285,9 @@ def _step(step: Any) -> Any:
     if "needs" in step:
         step["needs"] = _name_set(step["needs"])
     _durations(step, "timeout")
-    for key, section in _SECTIONS.items():
-        if isinstance(step.get(key), dict):
-            step[key] = section(step[key])
+    for key in [k for k in step if k in _SECTIONS]:  # each section on its own value
+        if isinstance(step[key], dict):
+            step[key] = _SECTIONS[key](step[key])
     if step.get("type") == "task" and _is_empty(step.get("taskQueue")):
         step["taskQueue"] = DEFAULT_TASK_QUEUE
     return _without_empty(step, _STEP_OPTIONAL)

@@ -21,44 +21,40 @@ and ``DEFAULT_STEP_TIMEOUT`` for everything else.
 from __future__ import annotations
 
 import heapq
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import duration_pb2
 
 from maestro.common.v1 import plan_pb2
 from maestro.services.compiler import digest as digests
+from maestro.services.compiler.expressions import referenced_steps
+from maestro.services.compiler.graph import levels as graph_levels
 from maestro.services.compiler.normalize import (
     DEFAULT_LOOP_PARALLELISM,
     RETRY_DEFAULTS,
     duration_nanos,
 )
-from maestro.services.compiler.protomap import step_message
+from maestro.services.compiler.protomap import fill_step
+
+__all__ = [
+    "DEFAULT_STEP_TIMEOUT",
+    "PLAN_VERSION",
+    "compile_plan",
+    "expression_reads",
+    "loop_parallelism",
+    "referenced_steps",
+    "resolve_defaults",
+    "step_expressions",
+    "timeout_weight",
+    "topological_order",
+]
 
 PLAN_VERSION = 1
 DEFAULT_STEP_TIMEOUT = "300s"
 """Per-attempt timeout of a step that declares none (lint warns MISSING_TIMEOUT)."""
+_DEFAULT_TIMEOUT_NANOS = duration_nanos(DEFAULT_STEP_TIMEOUT)
 _DEFAULT_TIMEOUT_TYPES = frozenset({"task", "subworkflow"})
-
-# A CEL string literal (skipped, so text inside quotes is never a reference),
-# `steps["id"]` or `steps.id`, not preceded by a member dot (`x.steps.y`).
-_REFERENCE = re.compile(
-    r"""(?<![\w.])steps\s*\[\s*(?P<q>["'])(?P<key>[^"'\\]*)(?P=q)\s*\]"""
-    r"""|(?<![\w.])steps\s*\.\s*(?P<dot>[A-Za-z_][A-Za-z0-9_]*)"""
-    r"""|(?:[rR]?[bB]?|[bB][rR])(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''"""
-    r"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')"""
-)
-
-
-def referenced_steps(expression: str) -> set[str]:
-    """Step ids an expression reads as ``steps.<id>`` or ``steps["<id>"]``."""
-    found: set[str] = set()
-    for match in _REFERENCE.finditer(expression):
-        name = match.group("key") if match.group("key") is not None else match.group("dot")
-        if name is not None:
-            found.add(name)
-    return found
 
 
 def _mapping_values(value: Any) -> Iterator[str]:
@@ -127,7 +123,7 @@ def _nanos(value: Any, default: int = 0) -> int:
 
 def timeout_weight(step: Mapping[str, Any]) -> int:
     """Nanoseconds a step adds to ``critical_path_timeout`` (see module doc)."""
-    default = duration_nanos(DEFAULT_STEP_TIMEOUT)
+    default = _DEFAULT_TIMEOUT_NANOS
     if "timeout" in step:
         return _nanos(step["timeout"], default)
     kind = step.get("type")
@@ -176,8 +172,17 @@ def _duration(nanos: int) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=seconds, nanos=fraction)
 
 
-def compile_plan(normal: Mapping[str, Any], digest: str) -> plan_pb2.CompiledPlan:
-    """The executable plan of a valid normal-form definition.
+def compile_plan(
+    normal: Mapping[str, Any],
+    digest: str,
+    *,
+    config_digests: Sequence[str] | None = None,
+    reads: Mapping[str, Collection[str]] | None = None,
+) -> plan_pb2.CompiledPlan:
+    """The executable plan of a valid normal-form definition. Callers that
+    have them pass ``config_digests``, the digest of each of
+    ``normal["steps"]``, and ``reads``, per step id the ids its expressions
+    reference (``referenced_steps``).
 
     Raises:
         ValueError: the graph has a cycle or an unknown reference (the
@@ -187,22 +192,20 @@ def compile_plan(normal: Mapping[str, Any], digest: str) -> plan_pb2.CompiledPla
     steps: dict[str, Mapping[str, Any]] = {s["id"]: s for s in normal["steps"]}
     needs = {step_id: list(step.get("needs", ())) for step_id, step in steps.items()}
     order = topological_order(needs)
+    levels = graph_levels(needs)  # complete: there is no cycle
+    level = {step_id: depth for depth, ids in enumerate(levels) for step_id in ids}
+    if config_digests is None:
+        config_digests = [digests.digest(step) for step in normal["steps"]]
+    config_digest = {step["id"]: d for step, d in zip(normal["steps"], config_digests, strict=True)}
 
     dependents: dict[str, list[str]] = {step_id: [] for step_id in steps}
-    for step_id in order:  # appended in topological order; sorted below
-        for dep in needs[step_id]:
-            dependents[dep].append(step_id)
-    level: dict[str, int] = {}
     longest: dict[str, int] = {}
     for step_id in order:
         deps = needs[step_id]
-        level[step_id] = 1 + max(level[d] for d in deps) if deps else 0
+        for dep in deps:
+            dependents[dep].append(step_id)
         upstream = max((longest[d] for d in deps), default=0)
         longest[step_id] = upstream + timeout_weight(steps[step_id])
-
-    levels: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for step_id in sorted(steps):
-        levels[level[step_id]].append(step_id)
     max_fanout = max(
         (
             sum(loop_parallelism(steps[s]) if steps[s].get("type") == "loop" else 1 for s in ids)
@@ -221,14 +224,20 @@ def compile_plan(normal: Mapping[str, Any], digest: str) -> plan_pb2.CompiledPla
     )
     for position, step_id in enumerate(order):
         step = steps[step_id]
-        plan.steps.append(
-            plan_pb2.PlannedStep(
-                step=step_message(resolve_defaults(step)),
-                order=position,
-                level=level[step_id],
-                dependents=sorted(dependents[step_id]),
-                config_digest=digests.digest(step),
-                reads=expression_reads(step_expressions(step), steps.keys() - {step_id}),
-            )
+        planned = plan.steps.add(
+            order=position,
+            level=level[step_id],
+            dependents=sorted(dependents[step_id]),
+            config_digest=config_digest[step_id],
+            reads=sorted(
+                read
+                for read in (
+                    reads[step_id]
+                    if reads is not None
+                    else {r for e in step_expressions(step) for r in referenced_steps(e)}
+                )
+                if read in steps and read != step_id
+            ),
         )
+        fill_step(planned.step, resolve_defaults(step))
     return plan

@@ -1,13 +1,14 @@
 """Compiler domain logic: parse, validate, digest, compile, diff and simulate
 workflow documents.
 
-Pure functions of their input; imports no grpc.
+Pure functions of their input; imports no grpc. Each operation runs with
+automatic garbage collection paused (``gcpause``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from maestro.common.v1 import diff_pb2, plan_pb2
@@ -15,13 +16,16 @@ from maestro.compiler.v1 import compiler_service_pb2, simulation_pb2
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError, InvalidDefinitionError
 from maestro.services.compiler import digest as digests
 from maestro.services.compiler.diff import diff as diff_normal
-from maestro.services.compiler.lint import check_disabled_rules
+from maestro.services.compiler.expressions import Memo
+from maestro.services.compiler.findings import locate
+from maestro.services.compiler.gcpause import collection_paused
+from maestro.services.compiler.lint import check_disabled_rules, lint_analysis
 from maestro.services.compiler.lint import lint as lint_document
 from maestro.services.compiler.normalize import normalize
 from maestro.services.compiler.plan import compile_plan
 from maestro.services.compiler.simulate import simulate as simulate_plan
 from maestro.services.compiler.source import ParsedSource, SourceSyntaxError, parse_source
-from maestro.services.compiler.validate import Finding, Report, validate
+from maestro.services.compiler.validate import Finding, Report, analyse
 from maestro.services.compiler.workflow_schema import SCHEMA_ID, schema_json
 
 
@@ -58,6 +62,53 @@ class Compilation:
     plan: plan_pb2.CompiledPlan
 
 
+@dataclass
+class _StepShare:
+    """Results for steps of valid documents, shared by the documents of one
+    call (the two versions a diff compares share most steps): that the step
+    satisfies the workflow schema, its normal form and its canonical JSON, each
+    a function of the step alone. Steps are matched by ``repr`` of the step as
+    parsed, or in JSON by their text: the same ``repr`` (or text) is the same
+    value (the same types, the same keys in the same order), so every such
+    result carries over."""
+
+    valid: set[str] = field(default_factory=set)
+    normal: dict[str, Any] = field(default_factory=dict)
+    canonical: dict[str, bytes] = field(default_factory=dict)
+
+    def keys(self, parsed: ParsedSource) -> list[str] | None:
+        document = parsed.document
+        steps = document.get("steps") if isinstance(document, dict) else None
+        if not isinstance(steps, list):
+            return None
+        texts = parsed.item_texts("steps")
+        if texts is not None and len(texts) == len(steps):
+            return ["json:" + text for text in texts]
+        return ["repr:" + repr(step) for step in steps]
+
+    def known(self, keys: list[str]) -> tuple[list[bool], list[Any | None], list[bytes | None]]:
+        """Per step (``keys``): whether it is known to be valid, its normal form
+        and canonical JSON where known."""
+        return (
+            [key in self.valid for key in keys],
+            [self.normal.get(key) for key in keys],
+            [self.canonical.get(key) for key in keys],
+        )
+
+    def record(self, keys: list[str], normal: dict[str, Any], canonical: list[bytes]) -> None:
+        """Records a valid document's steps (``keys``), their normal forms
+        (``normal["steps"]``) and canonical JSON."""
+        self.valid.update(keys)
+        self.normal.update(zip(keys, normal["steps"], strict=True))
+        self.canonical.update(zip(keys, canonical, strict=True))
+
+
+def _valid_or_raise(result: ValidationResult) -> ValidationResult:
+    if not result.valid:
+        raise _invalid_definition(result.report)
+    return result
+
+
 def _invalid_definition(report: Report) -> InvalidDefinitionError:
     errors = [f for f, _ in report.findings if f.severity == "error"]
     return InvalidDefinitionError(
@@ -79,21 +130,43 @@ class Compiler:
             )
         return parse_source(source.content, is_json=source.is_json, filename=source.filename)
 
+    @collection_paused
     def validate(self, source: Source) -> ValidationResult:
         """Every problem of the document, a syntax error included (as a
         ``SYNTAX_ERROR`` finding at its line and column); only an empty or
         oversized source raises."""
+        return self._validate(source, Memo())
+
+    def _validate(
+        self,
+        source: Source,
+        memo: Memo,
+        steps: list[bytes] | None = None,
+        share: _StepShare | None = None,
+    ) -> ValidationResult:
+        """``validate`` (``memo``: see ``expressions.Memo``; ``share``: see
+        ``_StepShare``); for a valid document, ``steps`` receives the canonical
+        JSON of each step."""
         try:
             parsed = self.parse(source)
         except SourceSyntaxError as exc:
             finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
             return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
-        report = validate(parsed)
+        document = parsed.document
+        keys = share.keys(parsed) if share is not None else None
+        known = share.known(keys) if share is not None and keys is not None else None
+        report = locate(parsed, analyse(document, memo, known and known[0]).findings)
         if not report.valid:
-            return ValidationResult(parsed, report, digests.digest(parsed.document))
-        normal = normalize(parsed.document)
-        return ValidationResult(parsed, report, digests.digest(normal), normal)
+            return ValidationResult(parsed, report, digests.digest(document))
+        normal = normalize(document, known and known[1])
+        if steps is None:
+            return ValidationResult(parsed, report, digests.digest(normal), normal)
+        canonical, steps[:] = digests.canonical_json_and_steps(normal, known and known[2])
+        if share is not None and keys is not None:
+            share.record(keys, normal, steps)
+        return ValidationResult(parsed, report, digests.sha256_hex(canonical), normal)
 
+    @collection_paused
     def lint(self, source: Source, disabled_rules: Collection[str] = ()) -> ValidationResult:
         """Validation plus lint findings (docs/dsl.md), without the codes in
         ``disabled_rules``; a syntax error is a ``SYNTAX_ERROR`` finding as in
@@ -115,23 +188,23 @@ class Compiler:
         """(UTF-8 JSON, ``$id``) of the JSON Schema of workflow documents."""
         return schema_json(), SCHEMA_ID
 
+    @collection_paused
     def require_valid(self, source: Source) -> ValidationResult:
         """Like ``validate`` but raises ``InvalidDefinitionError`` when invalid."""
-        result = self.validate(source)
-        if not result.valid:
-            raise _invalid_definition(result.report)
-        return result
+        return _valid_or_raise(self._validate(source, Memo()))
 
+    @collection_paused
     def digest(self, source: Source) -> tuple[str, bytes]:
         """(hex SHA-256, canonical JSON) of the document's normal form, or of the
         document as written when it does not validate."""
         parsed = self.parse(source)
         document: Any = parsed.document
-        if validate(parsed).valid:
+        if analyse(document).valid:
             document = normalize(document)
         canonical = digests.canonical_json(document)
         return digests.sha256_hex(canonical), canonical
 
+    @collection_paused
     def compile(self, source: Source) -> Compilation:
         """The plan of a document that passes validation and every lint rule of
         severity error (a compiled definition has no errors); the compilation's
@@ -142,19 +215,44 @@ class Compiler:
             InvalidDefinitionError: validation or lint found an error.
         """
         parsed = self.parse(source)
-        report = lint_document(parsed)
+        analysis = analyse(parsed.document)
+        report = locate(parsed, lint_analysis(analysis, parsed.document))
         if not report.valid:
             raise _invalid_definition(report)
         normal: dict[str, Any] = normalize(parsed.document)
-        result = ValidationResult(parsed, report, digests.digest(normal), normal)
-        return Compilation(result, normal, compile_plan(normal, result.digest))
+        canonical, steps = digests.canonical_json_and_steps(normal)
+        result = ValidationResult(parsed, report, digests.sha256_hex(canonical), normal)
+        reads: dict[str, set[str]] = {step["id"]: set() for step in normal["steps"]}
+        for scanned in analysis.expressions:
+            if scanned.expression.step is not None:
+                reads[normal["steps"][scanned.expression.step]["id"]] |= scanned.step_ids
+        plan = compile_plan(
+            normal,
+            result.digest,
+            config_digests=[digests.sha256_hex(c) for c in steps],
+            reads=reads,
+        )
+        return Compilation(result, normal, plan)
 
+    @collection_paused
     def diff(self, base: Source, target: Source) -> diff_pb2.WorkflowDiff:
         """How ``target`` differs from ``base``; raises ``InvalidDefinitionError``
         when either is invalid."""
-        old, new = self.require_valid(base), self.require_valid(target)
-        return diff_normal(old.normal, new.normal, base_digest=old.digest, target_digest=new.digest)
+        memo, share = Memo(documents=2), _StepShare()  # versions share most of their steps
+        old_steps: list[bytes] = []
+        new_steps: list[bytes] = []
+        old = _valid_or_raise(self._validate(base, memo, old_steps, share))
+        new = _valid_or_raise(self._validate(target, memo, new_steps, share))
+        return diff_normal(
+            old.normal,
+            new.normal,
+            base_digest=old.digest,
+            target_digest=new.digest,
+            base_steps=old_steps,
+            target_steps=new_steps,
+        )
 
+    @collection_paused
     def simulate(
         self,
         source: Source,

@@ -47,10 +47,15 @@ def definition_to_proto(document: object) -> workflow_pb2.WorkflowDefinition | N
     """The typed definition of a valid document, converted from its normal form
     (so durations such as ``2m`` become ``Duration``s; DSL step/trigger types are
     lowercase words, the proto enums are prefixed)."""
-    if not isinstance(document, dict):
+    return _definition(normalize(document)) if isinstance(document, dict) else None
+
+
+def _definition(normal: object) -> workflow_pb2.WorkflowDefinition | None:
+    """``definition_to_proto`` of a document whose normal form is ``normal``."""
+    if not isinstance(normal, dict):
         return None
     try:
-        return definition_message(normalize(document))
+        return definition_message(normal)
     except json_format.ParseError:
         return None
 
@@ -65,9 +70,7 @@ class CompilerServicer(pb_grpc.CompilerServiceServicer):
         self, request: pb.ValidateWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> pb.ValidateWorkflowResponse:
         result = self._compiler.validate(source_from_proto(request.source))
-        definition = (
-            definition_to_proto(result.parsed.document) if result.valid and result.parsed else None
-        )
+        definition = _definition(result.normal) if result.valid else None
         return pb.ValidateWorkflowResponse(
             valid=result.valid,
             diagnostics=diagnostics_to_proto(result),

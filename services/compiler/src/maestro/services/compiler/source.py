@@ -7,7 +7,10 @@ the file it points.
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -68,13 +71,32 @@ class ParsedSource:
     document: Any
     text: str
     filename: str = ""
+    is_json: bool = False
+    """Whether ``text`` was parsed as JSON."""
     _positions: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
+    _json_index: JsonPositions | None = field(default=None, repr=False)
+
+    def item_texts(self, member: str) -> list[str] | None:
+        """For JSON, the text of each item of the array that is the member
+        ``member`` of the document (``steps``), if it is one; else None."""
+        if not self.is_json:
+            return None
+        if self._json_index is None:
+            self._json_index = JsonPositions(self.text)
+        return self._json_index.item_texts(member)
 
     def position(self, json_pointer: str) -> tuple[int, int]:
         """(line, column), 1-based, of the value at ``json_pointer``; (0, 0) if unknown.
 
         A pointer to a missing member resolves to its nearest existing parent.
         """
+        if self._positions is None and self.is_json:
+            if self._json_index is None:
+                self._json_index = JsonPositions(self.text)
+            try:
+                return self._json_index.position(json_pointer)
+            except UnsupportedJsonError:
+                self.is_json = False  # the YAML index below decides from now on
         if self._positions is None:
             self._positions = _index_positions(self.text)
         probe = json_pointer
@@ -103,6 +125,177 @@ def _index_positions(text: str) -> dict[str, tuple[int, int]]:
             for i, item in enumerate(node.value):
                 stack.append((f"{path}/{i}", item))
     return positions
+
+
+class UnsupportedJsonError(Exception):
+    """``JsonPositions`` cannot vouch for agreeing with the YAML index here."""
+
+
+# What makes libyaml read a JSON text differently from JSON, or not at all (so
+# that the YAML index is empty): a character YAML does not allow or counts as
+# a line break besides \n (\r, \x85, \u2028, \u2029; in ASCII text that JSON
+# accepts, only \r and \x7f can occur), an escaped UTF-16 surrogate, and keys
+# libyaml cannot take as keys: over 1,024 characters up to the colon (here: 150
+# in the key or before the colon), or with the colon on a later line. Key checks
+# run on the reversed text, where each starts at a colon; a key with an escaped
+# quote is left to YAML.
+_YAML_UNSAFE_CHARACTER = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_REVERSED_ODD_KEY = re.compile(
+    r""":(?:[ \t]*"(?:[^"\n]{150}|[^"\n]*"\\)|[ \t]{150}|[ \t\n]*\n[ \t\n]*")"""
+)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_MEMBER = re.compile(r'"([^"\\]*)"[ \t\n\r]*:[ \t\n\r]*')
+_SEPARATOR = re.compile(r"[ \t\n\r]*([,}\]])[ \t\n\r]*")
+_NEWLINE = re.compile(r"\n")
+_DECODER = json.JSONDecoder()
+_scan_value: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+"""The C scanner behind ``raw_decode``: (value, end) of the value at an offset
+(StopIteration when there is none)."""
+
+
+class JsonPositions:
+    """Positions in a JSON text, found by walking the text to each pointer
+    (each object or array walked once, its members skipped by the C JSON
+    scanner), instead of composing the whole text as YAML.
+
+    They are exactly the YAML index's (``_index_positions``): where libyaml
+    might read the text differently (the patterns above, a tab around the top
+    value, a repeated key on the way), ``position`` raises
+    ``UnsupportedJsonError`` and the caller uses the YAML index. Tests check
+    the two agree.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._members: dict[str, dict[str, int] | None] = {}
+        self._ends: dict[str, dict[str, int]] = {}
+        self._line_starts: list[int] | None = None
+        self._root: int | None = None
+
+    def item_texts(self, member: str) -> list[str] | None:
+        """The text of each item of the array that is the member ``member`` of
+        the top value, or None (no such array, or a text this does not walk)."""
+        start = _WHITESPACE.match(self._text).end()  # type: ignore[union-attr]
+        try:
+            top = self._members_at("", start)
+        except UnsupportedJsonError:
+            return None
+        if top is None or member not in top or self._text[top[member]] != "[":
+            return None
+        prefix = "/" + escape_pointer_token(member)
+        items, ends = self._members[prefix], self._ends[prefix]
+        return None if items is None else [self._text[items[t] : ends[t]] for t in items]
+
+    def position(self, json_pointer: str) -> tuple[int, int]:
+        """(line, column) of the value at ``json_pointer`` or its nearest
+        existing parent.
+
+        Raises:
+            UnsupportedJsonError: the YAML index decides for this text.
+        """
+        offset = self._root if self._root is not None else self._check()
+        prefix = ""
+        for token in json_pointer.split("/")[1:]:
+            members = self._members_at(prefix, offset)
+            if members is None or token not in members:
+                break
+            offset = members[token]
+            prefix += "/" + token
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in _NEWLINE.finditer(self._text))]
+        line = bisect.bisect_right(self._line_starts, offset)
+        return line, offset - self._line_starts[line - 1] + 1
+
+    def _check(self) -> int:
+        text = self._text
+        stripped = text.strip(" \t\n\r")
+        start = text.index(stripped[:1]) if stripped else 0
+        outside = text[:start] + text[start + len(stripped) :]
+        if (
+            not stripped
+            or "\t" in outside
+            or (
+                ("\r" in text or "\x7f" in text)
+                if text.isascii()
+                else _YAML_UNSAFE_CHARACTER.search(text) is not None
+            )
+            or _ESCAPED_SURROGATE.search(text)
+            or _REVERSED_ODD_KEY.search(text[::-1])
+        ):
+            raise UnsupportedJsonError
+        self._root = start
+        return start
+
+    def _members_at(self, prefix: str, offset: int) -> dict[str, int] | None:
+        """{pointer token: offset} of the members of the value at ``offset``
+        (None for a scalar)."""
+        if prefix not in self._members:
+            try:
+                self._walk(prefix, offset)
+            except (ValueError, IndexError, StopIteration) as exc:
+                raise UnsupportedJsonError from exc
+        return self._members[prefix]
+
+    def _walk(self, prefix: str, offset: int) -> int:
+        """Records the members of the value at ``offset`` (the value at
+        ``prefix``) and returns where it ends. The members of the top value's
+        members are recorded too: that walks each of them once, where skipping
+        them would decode them once more (``steps`` is most of a document)."""
+        text = self._text
+        opening = text[offset]
+        if opening not in "{[":
+            self._members[prefix] = None
+            return int(_scan_value(text, offset)[1])
+        closing = "}" if opening == "{" else "]"
+        members: dict[str, int] = {}
+        ends: dict[str, int] = {}
+        self._members[prefix], self._ends[prefix] = members, ends
+        at = _skip_space(text, offset + 1)
+        if text[at] == closing:
+            return at + 1
+        while True:
+            if opening == "{":
+                token, at = _member(text, at)
+                if token in members:
+                    raise UnsupportedJsonError
+            else:
+                token = str(len(members))
+            members[token] = at
+            if not prefix and text[at] in "{[":
+                at = self._walk(f"/{token}", at)
+            else:
+                at = _scan_value(text, at)[1]
+            ends[token] = at
+            separator = _SEPARATOR.match(text, at)
+            if separator is None:
+                raise UnsupportedJsonError
+            if separator.group(1) == closing:
+                return separator.end()
+            at = separator.end()
+
+
+def _member(text: str, at: int) -> tuple[str, int]:
+    """(pointer token, offset of the value) of the object member at ``at``."""
+    member = _MEMBER.match(text, at)  # `"key" :` and the spaces after
+    if member is not None:
+        token = member.group(1)
+        return escape_pointer_token(token) if "~" in token or "/" in token else token, member.end()
+    if text[at] != '"':
+        raise UnsupportedJsonError
+    key, end = _DECODER.raw_decode(text, at)  # a key with an escape
+    at = _skip_space(text, end)
+    if text[at] != ":":
+        raise UnsupportedJsonError
+    return escape_pointer_token(key), _skip_space(text, at + 1)
+
+
+def _skip_space(text: str, at: int) -> int:
+    if text[at] not in " \t\n\r":
+        return at
+    return _WHITESPACE.match(text, at).end()  # type: ignore[union-attr]
 
 
 def detect_json(text: str) -> bool:
@@ -137,6 +330,8 @@ def parse_source(
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SourceSyntaxError(exc.msg, exc.lineno, exc.colno, filename) from exc
+        # JSON values are JSON-compatible already.
+        return ParsedSource(document, text, filename, is_json=True)
     else:
         try:
             document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader

@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from maestro.services.compiler.expressions import check_expressions
+from maestro.services.compiler.expressions import (
+    Memo,
+    ScannedExpression,
+    check_expressions,
+    scan_expressions,
+)
 from maestro.services.compiler.findings import Finding, Report, locate
 from maestro.services.compiler.graph import (
     StepGraph,
@@ -36,10 +42,24 @@ from maestro.services.compiler.graph import (
     step_graph,
     string_list,
 )
+from maestro.services.compiler.metaschema import plainly_valid
 from maestro.services.compiler.source import ParsedSource, pointer
-from maestro.services.compiler.workflow_schema import WORKFLOW_SCHEMA, meta_validator, validator
+from maestro.services.compiler.workflow_schema import (
+    WORKFLOW_SCHEMA,
+    fast_validator,
+    meta_validator,
+    validator,
+)
 
-__all__ = ["STEP_TYPES", "Finding", "Report", "validate", "validation_findings"]
+__all__ = [
+    "STEP_TYPES",
+    "Analysis",
+    "Finding",
+    "Report",
+    "analyse",
+    "validate",
+    "validation_findings",
+]
 
 _DEFS: dict[str, Any] = WORKFLOW_SCHEMA["$defs"]
 STEP_TYPES: tuple[str, ...] = tuple(_DEFS["stepType"]["enum"])
@@ -87,32 +107,85 @@ _MISSING_HINTS = {
 }
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What validating a document found, for the callers that go on (lint,
+    compile) so that nothing is parsed, scanned or built twice: the findings,
+    the step graph (None when ``steps`` is not a list) and the expressions
+    with their step reads (empty without a graph)."""
+
+    findings: list[Finding]
+    graph: StepGraph | None
+    expressions: list[ScannedExpression]
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+
 def validate(parsed: ParsedSource) -> Report:
     """Validates the document; findings sorted by position, then code."""
-    return locate(parsed, validation_findings(parsed.document))
+    return locate(parsed, analyse(parsed.document).findings)
+
+
+def analyse(
+    doc: Any, memo: Memo | None = None, known_valid: Sequence[bool] | None = None
+) -> Analysis:
+    """Shape, graph and expression findings of a parsed document (``memo``:
+    work shared by the documents of one call, see ``expressions.Memo``;
+    ``known_valid``: the steps known to satisfy the schema, see
+    ``fast_validator``)."""
+    findings = list(schema_findings(doc, known_valid))
+    graph = step_graph(doc)
+    if graph is None:
+        return Analysis(findings, None, [])
+    if memo is None:
+        memo = Memo()
+    expressions = scan_expressions(doc, memo)
+    findings.extend(graph_findings(graph))
+    findings.extend(check_expressions(doc, graph, expressions, memo))
+    return Analysis(findings, graph, expressions)
 
 
 def validation_findings(doc: Any) -> Iterator[Finding]:
     """Shape, graph and expression findings of a parsed document."""
-    yield from schema_findings(doc)
-    graph = step_graph(doc)
-    if graph is not None:
-        yield from graph_findings(graph)
-        yield from check_expressions(doc, graph)
+    yield from analyse(doc).findings
 
 
 # Shape --------------------------------------------------------------------
 
 
-def schema_findings(doc: Any) -> Iterator[Finding]:
+def schema_findings(doc: Any, known_valid: Sequence[bool] | None = None) -> Iterator[Finding]:
     """One finding per error of the document against the workflow schema, and
-    of each embedded JSON Schema against the draft 2020-12 meta-schema."""
-    for error in validator().iter_errors(doc):
-        yield from _schema_error_findings(error, doc)
+    of each embedded JSON Schema against the draft 2020-12 meta-schema.
+
+    Both have a fast path that only ever says "no errors": the compiled
+    ``fast_validator`` for the document, ``metaschema.plainly_valid`` for each
+    embedded schema. Whatever they do not accept goes through jsonschema,
+    which describes every error; identical embedded schemas are meta-validated
+    once. ``known_valid``: see ``fast_validator``."""
+    if not _fast_valid(doc, known_valid):
+        for error in validator().iter_errors(doc):
+            yield from _schema_error_findings(error, doc)
+    meta_errors: dict[str, list[ValidationError]] = {}
     for at, schema in _embedded_schemas(doc):
-        for error in meta_validator().iter_errors(schema):
+        if plainly_valid(schema):
+            continue
+        key = repr(schema)  # tells 1, 1.0 and true apart, and keeps key order
+        errors = meta_errors.get(key)
+        if errors is None:
+            errors = meta_errors[key] = list(meta_validator().iter_errors(schema))
+        for error in errors:
             tokens = [*at, *error.absolute_path]
             yield _embedded_schema_finding(error, pointer(*tokens), _where(doc, tokens))
+
+
+def _fast_valid(doc: Any, known_valid: Sequence[bool] | None) -> bool:
+    try:
+        fast_validator()(doc, known_valid)
+    except Exception:  # any doubt: let jsonschema decide
+        return False
+    return True
 
 
 def _embedded_schemas(doc: Any) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
