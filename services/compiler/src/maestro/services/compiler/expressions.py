@@ -46,6 +46,10 @@ _REFERENCE = re.compile(
     r"""|(?P<comment>//)|s(?<![A-Za-z0-9_]s)(?P<other>teps)(?![A-Za-z0-9_])"""
 )
 _STEP_REFERENCE = re.compile(r"^steps\.([A-Za-z_][A-Za-z0-9_]*)(.*)$")
+_OUTPUT_READ = re.compile(
+    r"(?<![A-Za-z0-9_.])steps\.([A-Za-z_][A-Za-z0-9_]*)\.output((?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+)
+_STEPS_WORD = re.compile(r"(?<![A-Za-z0-9_.])steps(?![A-Za-z0-9_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,38 @@ class _Scope:
         step = self._graph.steps[self._graph.index_of[step_id]]
         return step_id, repr(step.get("outputSchema"))
 
+    def structure(self, text: str) -> tuple[str, tuple[Any, ...]] | None:
+        """What a type-check of ``text`` depends on besides the rest of its
+        text: the expression with step ids replaced by their order of
+        appearance, and, per read ``steps.<id>.output.<a>.<b>``, the declared
+        CEL types of that name and each of its prefixes (the checker resolves
+        the longest declared one). Expressions with the same structure check
+        the same way. None when ``steps`` appears in any other form."""
+        order: dict[str, str] = {}
+        reads: list[Any] = []
+
+        def placeholder(match: re.Match[str]) -> str:
+            step_id, chain = match.group(1), match.group(2)
+            if step_id not in self._graph.index_of:
+                raise LookupError(step_id)
+            name = order.setdefault(step_id, f"s{len(order)}")
+            declared = self.outputs(step_id)
+            fields = chain.split(".")[1:]
+            prefixes = [
+                ".".join([f"steps.{step_id}.output", *fields[:n]]) for n in range(len(fields) + 1)
+            ]
+            types = tuple(declared[p].name() if p in declared else None for p in prefixes)
+            reads.append((name, chain, types))
+            return f"steps.{name}.output{chain}"
+
+        try:
+            skeleton = _OUTPUT_READ.sub(placeholder, text)
+        except LookupError:
+            return None
+        if _STEPS_WORD.search(_OUTPUT_READ.sub("", text)):
+            return None
+        return skeleton, tuple(reads)
+
     def env(self, readable: frozenset[str], in_loop: bool, bracket: bool) -> Any:
         """The environment declaring ``inputs``, the outputs of ``readable``
         steps, in a loop body ``item`` and ``index``, and, for bracket reads,
@@ -279,6 +315,8 @@ class Memo:
     checks: dict[tuple[str, bool, Any, Any], cel.Checked | cel.CelIssue] = field(
         default_factory=dict
     )
+    shapes: dict[tuple[Any, ...], cel.Checked] = field(default_factory=dict)
+    """Successful checks by ``_Scope.structure`` (with loop flag and inputs)."""
 
 
 def check_expressions(
@@ -305,7 +343,6 @@ def check_expressions(
         memo = Memo()
     if scanned is None:
         scanned = scan_expressions(doc, memo)
-    cache = memo.checks
     scope = _Scope(doc, graph)
     inputs_signature = scope.inputs_signature if memo.documents > 1 else ""
     everything = frozenset(graph.index_of)
@@ -341,26 +378,55 @@ def check_expressions(
                 )
         result: cel.Checked | cel.CelIssue | None = None
         if item.plain and not out_of_scope:
-            key = (
-                (expression.text, expression.in_loop, None, None)
-                if memo.documents == 1
-                else (
-                    expression.text,
-                    expression.in_loop,
-                    inputs_signature,
-                    frozenset(scope.signature(step_id) for step_id in item.step_ids),
-                )
-            )
-            result = cache.get(key)
-            if result is None:
-                env = scope.env(shared, expression.in_loop, False)
-                result = cache[key] = cel.check(env, expression.text)
+            result = _shared_check(item, scope, memo, shared, inputs_signature)
         if not isinstance(result, cel.Checked):
             result = scope.check(expression, in_scope.ids, references)
         if isinstance(result, cel.CelIssue):
             yield _issue_finding(expression, result, owner, in_scope.ids, graph)
         else:
             yield from _result_type(expression, result)
+
+
+def _shared_check(
+    item: ScannedExpression,
+    scope: _Scope,
+    memo: Memo,
+    shared: frozenset[str],
+    inputs_signature: str,
+) -> cel.Checked | cel.CelIssue:
+    """A plain expression checked in the document's shared environment, once
+    per text and declarations (``memo.checks``). Expressions alike but for step
+    ids, reading fields of the same declared types, check alike: a success is
+    reused across them (``memo.shapes``), never a failure, whose message names
+    the steps."""
+    expression = item.expression
+    key = (
+        (expression.text, expression.in_loop, None, None)
+        if memo.documents == 1
+        else (
+            expression.text,
+            expression.in_loop,
+            inputs_signature,
+            frozenset(scope.signature(step_id) for step_id in item.step_ids),
+        )
+    )
+    result = memo.checks.get(key)
+    if result is not None:
+        return result
+    structure = scope.structure(expression.text)
+    shape = (
+        None
+        if structure is None
+        else ("structure", *structure, expression.in_loop, inputs_signature)
+    )
+    if shape is not None and (reused := memo.shapes.get(shape)) is not None:
+        return reused
+    result = memo.checks[key] = cel.check(
+        scope.env(shared, expression.in_loop, False), expression.text
+    )
+    if shape is not None and isinstance(result, cel.Checked):
+        memo.shapes[shape] = result
+    return result
 
 
 class _InScope:
