@@ -156,54 +156,59 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         in_flight = self._metrics.in_flight.labels(**labels)
         in_flight.inc()
         started = time.perf_counter()
-        code = Code.OK
+        recorded = False
+
+        def finish(code: Code) -> None:
+            # Recorded before an abort sends the status, so a client that saw
+            # the status also sees it counted (metrics and access log).
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            elapsed = time.perf_counter() - started
+            in_flight.dec()
+            self._metrics.handled.labels(**labels, grpc_code=code.name).inc()
+            self._metrics.latency.labels(**labels).observe(elapsed)
+            log.log(
+                logging.DEBUG if service in _QUIET_SERVICES else logging.INFO,
+                "rpc %s/%s %s",
+                service,
+                method,
+                code.name,
+                extra={
+                    "grpc_service": service,
+                    "grpc_method": method,
+                    "grpc_code": code.name,
+                    "caller_verified": call.caller_verified,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+        async def fail(error: MaestroError) -> None:
+            finish(error.code)
+            await ctx.abort(grpc_code(error.code), error.message, trailing_metadata(error))
+
         with context.bind(call):
             try:
                 yield
             except MaestroError as err:
-                code = err.code
-                await ctx.abort(grpc_code(err.code), err.message, trailing_metadata(err))
+                await fail(err)
             except grpc.aio.AbortError:
-                code = _context_code(ctx)
+                finish(_context_code(ctx))
                 raise
             except asyncio.CancelledError:
-                code = Code.CANCELLED
+                finish(Code.CANCELLED)
                 raise
             except NotImplementedError:
                 # The generated base servicer's answer for a method not built yet.
-                missing = UnimplementedError(
-                    f"{service}/{method} is not implemented by this server"
-                )
-                code = missing.code
-                await ctx.abort(
-                    grpc_code(missing.code), missing.message, trailing_metadata(missing)
+                await fail(
+                    UnimplementedError(f"{service}/{method} is not implemented by this server")
                 )
             except Exception:
                 log.exception("unhandled error in %s/%s", service, method)
-                internal = unexpected_error()
-                code = internal.code
-                await ctx.abort(
-                    grpc_code(internal.code), internal.message, trailing_metadata(internal)
-                )
+                await fail(unexpected_error())
             finally:
-                elapsed = time.perf_counter() - started
-                in_flight.dec()
-                self._metrics.handled.labels(**labels, grpc_code=code.name).inc()
-                self._metrics.latency.labels(**labels).observe(elapsed)
-                log.log(
-                    logging.DEBUG if service in _QUIET_SERVICES else logging.INFO,
-                    "rpc %s/%s %s",
-                    service,
-                    method,
-                    code.name,
-                    extra={
-                        "grpc_service": service,
-                        "grpc_method": method,
-                        "grpc_code": code.name,
-                        "caller_verified": call.caller_verified,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+                finish(Code.OK)
 
 
 def _context_code(ctx: grpc.aio.ServicerContext) -> Code:
