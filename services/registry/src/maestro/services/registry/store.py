@@ -270,6 +270,11 @@ _WORKFLOW_FIELDS = frozenset(c.name for c in workflows.columns)
 _TIMES = ("create_time", "update_time", "delete_time", "draft_update_time")
 
 
+async def _first_row(conn: AsyncConnection, statement: Any) -> RowMapping | None:
+    """The first row of ``statement`` as a mapping, or None."""
+    return (await conn.execute(statement)).mappings().first()
+
+
 def _as_utc(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything stored is UTC.
     if value is not None and value.tzinfo is None:
@@ -366,16 +371,11 @@ class RegistryStore:
     ) -> WorkflowRow | None:
         """The workflow (deleted ones too), its aliases and its latest version."""
         async with self._engine.connect() as conn:
-            found = (
-                (
-                    await conn.execute(
-                        select(workflows).where(
-                            workflows.c.tenant == tenant, workflows.c.workflow_id == workflow_id
-                        )
-                    )
-                )
-                .mappings()
-                .first()
+            found = await _first_row(
+                conn,
+                select(workflows).where(
+                    workflows.c.tenant == tenant, workflows.c.workflow_id == workflow_id
+                ),
             )
             if found is None:
                 return None
@@ -571,16 +571,11 @@ class RegistryStore:
 
     async def find_request(self, tenant: str, request_id: str) -> RequestRecord | None:
         async with self._engine.connect() as conn:
-            found = (
-                (
-                    await conn.execute(
-                        select(request_ids).where(
-                            request_ids.c.tenant == tenant, request_ids.c.request_id == request_id
-                        )
-                    )
-                )
-                .mappings()
-                .first()
+            found = await _first_row(
+                conn,
+                select(request_ids).where(
+                    request_ids.c.tenant == tenant, request_ids.c.request_id == request_id
+                ),
             )
         if found is None:
             return None
@@ -643,16 +638,11 @@ class RegistryStore:
         conn: AsyncConnection, tenant: str, workflow_id: str, version: str
     ) -> VersionRow | None:
         v = workflow_versions.c
-        found = (
-            (
-                await conn.execute(
-                    select(workflow_versions).where(
-                        v.tenant == tenant, v.workflow_id == workflow_id, v.version == version
-                    )
-                )
-            )
-            .mappings()
-            .first()
+        found = await _first_row(
+            conn,
+            select(workflow_versions).where(
+                v.tenant == tenant, v.workflow_id == workflow_id, v.version == version
+            ),
         )
         return _version(found) if found else None
 
