@@ -16,11 +16,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from maestro.runtime import db
+from maestro.runtime.migrations import UnmigratedDatabaseError
 from maestro.services.registry.store import (
     ALEMBIC_VERSION_TABLE,
     MIGRATIONS_DIR,
     RegistryStore,
-    UnmigratedDatabaseError,
     metadata,
     workflow_versions,
 )

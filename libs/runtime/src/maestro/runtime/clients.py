@@ -27,12 +27,16 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_pb_grpc
+from maestro.executor.v1 import executor_service_pb2 as executor_pb
+from maestro.executor.v1 import executor_service_pb2_grpc as executor_pb_grpc
 from maestro.registry.v1 import registry_service_pb2 as registry_pb
 from maestro.registry.v1 import registry_service_pb2_grpc as registry_pb_grpc
 from maestro.runtime import context
 from maestro.runtime.errors import MaestroError, NotFoundError
 from maestro.runtime.status import from_rpc_error
 from maestro.runtime.tls import TlsFiles
+from maestro.scheduler.v1 import scheduler_service_pb2 as scheduler_pb
+from maestro.scheduler.v1 import scheduler_service_pb2_grpc as scheduler_pb_grpc
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -461,5 +465,186 @@ class RegistryClient(ServiceClient):
     ) -> registry_pb.BuildWorkflowResponse:
         response: registry_pb.BuildWorkflowResponse = await self._unary(
             self._stub.BuildWorkflow, request
+        )
+        return response
+
+
+class SchedulerClient(ServiceClient):
+    """Typed client of ``maestro.scheduler.v1.SchedulerService``: one method per
+    RPC, named after it, taking and returning the RPC's messages."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        scheduler_pb.DESCRIPTOR.services_by_name["SchedulerService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = scheduler_pb_grpc.SchedulerServiceStub(channel)
+
+    async def start_execution(
+        self, request: scheduler_pb.StartExecutionRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.StartExecutionResponse:
+        response: scheduler_pb.StartExecutionResponse = await self._unary(
+            self._stub.StartExecution, request, timeout=timeout
+        )
+        return response
+
+    async def get_execution(
+        self, request: scheduler_pb.GetExecutionRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.GetExecutionResponse:
+        response: scheduler_pb.GetExecutionResponse = await self._unary(
+            self._stub.GetExecution, request, timeout=timeout
+        )
+        return response
+
+    async def list_executions(
+        self, request: scheduler_pb.ListExecutionsRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.ListExecutionsResponse:
+        response: scheduler_pb.ListExecutionsResponse = await self._unary(
+            self._stub.ListExecutions, request, timeout=timeout
+        )
+        return response
+
+    async def cancel_execution(
+        self, request: scheduler_pb.CancelExecutionRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.CancelExecutionResponse:
+        response: scheduler_pb.CancelExecutionResponse = await self._unary(
+            self._stub.CancelExecution, request, timeout=timeout
+        )
+        return response
+
+    async def retry_execution(
+        self, request: scheduler_pb.RetryExecutionRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.RetryExecutionResponse:
+        response: scheduler_pb.RetryExecutionResponse = await self._unary(
+            self._stub.RetryExecution, request, timeout=timeout
+        )
+        return response
+
+    async def compensate_execution(
+        self, request: scheduler_pb.CompensateExecutionRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.CompensateExecutionResponse:
+        response: scheduler_pb.CompensateExecutionResponse = await self._unary(
+            self._stub.CompensateExecution, request, timeout=timeout
+        )
+        return response
+
+    def stream_execution_events(
+        self, request: scheduler_pb.StreamExecutionEventsRequest, *, timeout: float | None = None
+    ) -> AsyncIterator[scheduler_pb.StreamExecutionEventsResponse]:
+        """A stream of responses; ``timeout`` bounds the whole stream (None: no bound)."""
+        return self._stream(self._stub.StreamExecutionEvents, request, timeout=timeout)
+
+    async def list_execution_events(
+        self, request: scheduler_pb.ListExecutionEventsRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.ListExecutionEventsResponse:
+        response: scheduler_pb.ListExecutionEventsResponse = await self._unary(
+            self._stub.ListExecutionEvents, request, timeout=timeout
+        )
+        return response
+
+    async def get_human_task(
+        self, request: scheduler_pb.GetHumanTaskRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.GetHumanTaskResponse:
+        response: scheduler_pb.GetHumanTaskResponse = await self._unary(
+            self._stub.GetHumanTask, request, timeout=timeout
+        )
+        return response
+
+    async def list_human_tasks(
+        self, request: scheduler_pb.ListHumanTasksRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.ListHumanTasksResponse:
+        response: scheduler_pb.ListHumanTasksResponse = await self._unary(
+            self._stub.ListHumanTasks, request, timeout=timeout
+        )
+        return response
+
+    async def complete_human_task(
+        self, request: scheduler_pb.CompleteHumanTaskRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.CompleteHumanTaskResponse:
+        response: scheduler_pb.CompleteHumanTaskResponse = await self._unary(
+            self._stub.CompleteHumanTask, request, timeout=timeout
+        )
+        return response
+
+
+class TaskQueueClient(ServiceClient):
+    """Typed client of ``maestro.scheduler.v1.TaskQueueService``, the worker
+    contract. ``poll_tasks`` is not retried by the channel (it leases)."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        scheduler_pb.DESCRIPTOR.services_by_name["TaskQueueService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = scheduler_pb_grpc.TaskQueueServiceStub(channel)
+
+    async def poll_tasks(
+        self, request: scheduler_pb.PollTasksRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.PollTasksResponse:
+        response: scheduler_pb.PollTasksResponse = await self._unary(
+            self._stub.PollTasks, request, timeout=timeout
+        )
+        return response
+
+    async def heartbeat_task(
+        self, request: scheduler_pb.HeartbeatTaskRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.HeartbeatTaskResponse:
+        response: scheduler_pb.HeartbeatTaskResponse = await self._unary(
+            self._stub.HeartbeatTask, request, timeout=timeout
+        )
+        return response
+
+    async def complete_task(
+        self, request: scheduler_pb.CompleteTaskRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.CompleteTaskResponse:
+        response: scheduler_pb.CompleteTaskResponse = await self._unary(
+            self._stub.CompleteTask, request, timeout=timeout
+        )
+        return response
+
+    async def fail_task(
+        self, request: scheduler_pb.FailTaskRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.FailTaskResponse:
+        response: scheduler_pb.FailTaskResponse = await self._unary(
+            self._stub.FailTask, request, timeout=timeout
+        )
+        return response
+
+
+class ExecutorAdminClient(ServiceClient):
+    """Typed client of ``maestro.executor.v1.ExecutorAdminService`` (one
+    executor process)."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        executor_pb.DESCRIPTOR.services_by_name["ExecutorAdminService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = executor_pb_grpc.ExecutorAdminServiceStub(channel)
+
+    async def get_worker_status(
+        self, request: executor_pb.GetWorkerStatusRequest, *, timeout: float | None = None
+    ) -> executor_pb.GetWorkerStatusResponse:
+        response: executor_pb.GetWorkerStatusResponse = await self._unary(
+            self._stub.GetWorkerStatus, request, timeout=timeout
+        )
+        return response
+
+    async def list_handlers(
+        self, request: executor_pb.ListHandlersRequest, *, timeout: float | None = None
+    ) -> executor_pb.ListHandlersResponse:
+        response: executor_pb.ListHandlersResponse = await self._unary(
+            self._stub.ListHandlers, request, timeout=timeout
+        )
+        return response
+
+    async def drain_worker(
+        self, request: executor_pb.DrainWorkerRequest, *, timeout: float | None = None
+    ) -> executor_pb.DrainWorkerResponse:
+        response: executor_pb.DrainWorkerResponse = await self._unary(
+            self._stub.DrainWorker, request, timeout=timeout
         )
         return response

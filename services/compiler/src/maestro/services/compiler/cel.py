@@ -8,19 +8,22 @@ one qualified variable per schema property (``inputs.who``,
 ``steps.fetch.output.score``) with the property's CEL type; CEL resolves the
 longest declared name first, so ``inputs.who + 1`` is a type error when ``who``
 is a string, and an undeclared ``steps.nope.output`` is an undeclared reference.
-Evaluation uses an environment of plain dynamic maps, so runtime data need not
-be flattened.
+Evaluation (``evaluate``) lives in :mod:`maestro.runtime.cel`, shared with the
+scheduler that runs workflows.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cel_expr_python import cel
+
+from maestro.runtime.cel import CelEvaluationError, evaluate
+
+__all__ = ["CelEvaluationError", "CelIssue", "Checked", "check", "environment", "evaluate"]
 
 T = cel.Type
 _ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*)")
@@ -114,37 +117,3 @@ def _issue(text: str) -> CelIssue:
     if detail.startswith("Syntax error") or "Syntax error" in text:
         return CelIssue("syntax", detail, column)
     return CelIssue("type", detail, column)
-
-
-@functools.lru_cache(maxsize=1)
-def _runtime_env() -> Any:
-    return cel.NewEnv(
-        variables={
-            "inputs": T.Map(T.STRING, T.DYN),
-            "steps": T.Map(T.STRING, T.DYN),
-            "item": T.DYN,
-            "index": T.INT,
-        }
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _program(expression: str) -> Any:
-    return _runtime_env().compile(expression)
-
-
-class CelEvaluationError(Exception):
-    """An expression failed at run time (missing key, division by zero, ...)."""
-
-
-def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
-    """Evaluates ``expression`` with ``inputs``, ``steps``, ``item`` and
-    ``index`` from ``data`` (JSON-like values); returns a plain Python value."""
-    activation = {"inputs": {}, "steps": {}, "item": None, "index": 0, **data}
-    try:
-        value = _program(expression).eval(data=activation)
-    except RuntimeError as exc:
-        raise CelEvaluationError(str(exc).split("\n", 1)[0]) from exc
-    if value.type() == T.ERROR:  # runtime errors come back as error values
-        raise CelEvaluationError(str(value.value()))
-    return value.plain_value()

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Boolean,
     Column,
@@ -48,7 +46,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    inspect,
     or_,
     select,
     update,
@@ -56,6 +53,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from maestro.runtime.migrations import upgrade_to_head
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ALEMBIC_VERSION_TABLE = "registry_alembic_version"
@@ -313,23 +312,8 @@ def _version_values(row: VersionRow) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in workflow_versions.columns}
 
 
-class UnmigratedDatabaseError(RuntimeError):
-    """The database has registry tables that no migration recorded."""
-
-
 def _upgrade_to_head(connection: Connection) -> None:
-    tables = set(inspect(connection).get_table_names())
-    if "workflows" in tables and ALEMBIC_VERSION_TABLE not in tables:
-        # Embedded databases made before migrations existed (create_all).
-        raise UnmigratedDatabaseError(
-            f"{connection.engine.url.render_as_string(hide_password=True)} holds registry "
-            "tables without migration history: move the database aside (embedded "
-            "development data) and restart"
-        )
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    upgrade_to_head(connection, MIGRATIONS_DIR, ALEMBIC_VERSION_TABLE, "workflows")
 
 
 class RegistryStore:
