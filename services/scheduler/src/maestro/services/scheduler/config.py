@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from maestro.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceSettings
+from maestro.runtime.settings import (
+    DEFAULT_GRPC_PORTS,
+    DEFAULT_METRICS_PORTS,
+    ServiceSettings,
+    default_address,
+)
 
 
 class SchedulerSettings(ServiceSettings):
-    """Scheduler settings: the common server settings and its database."""
+    """Scheduler settings: its database, its dispatch backend and its timers."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_SCHEDULER_", extra="ignore", frozen=True)
 
@@ -21,4 +28,31 @@ class SchedulerSettings(ServiceSettings):
         "",
         description="SQLAlchemy URL (postgresql+psycopg://...); empty means SQLite "
         "<data_dir>/scheduler.db.",
+    )
+    registry_address: str = Field(
+        default_address("registry"), description="host:port of the registry (published plans)."
+    )
+    dispatch: Literal["sql", "redis"] = Field(
+        "sql",
+        description="Task dispatch index: `sql` (the scheduler's own table; SKIP LOCKED on "
+        "PostgreSQL) or `redis` (Redis Streams fed from the journal's outbox).",
+    )
+    redis_url: str = Field("", description="redis://host:port/db for `dispatch = redis`.")
+    lease_seconds: float = Field(
+        10.0, gt=0.2, le=600, description="How long a task lease lasts without a heartbeat."
+    )
+    timer_interval_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=10,
+        description="How often timers (delays, deadlines, expired leases, backoffs) are checked.",
+    )
+    alias_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long a resolved alias or `latest` is reused before asking the "
+        "registry again (exact versions are immutable and cached for good).",
+    )
+    max_poll_wait_seconds: float = Field(
+        60.0, gt=0, le=60, description="Longest PollTasks long poll."
     )

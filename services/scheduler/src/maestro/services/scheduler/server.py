@@ -1,22 +1,45 @@
-"""The scheduler's gRPC server.
-
-It owns its database from the start (readiness is the database answering); its
-RPCs are registered here as they are built.
-"""
+"""The scheduler's gRPC server: SchedulerService and TaskQueueService on one
+store, one dispatch backend and one registry channel."""
 
 from __future__ import annotations
+
+import os
+import socket
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime import db
-from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
-from maestro.scheduler.v1 import scheduler_service_pb2
+from maestro.runtime.clients import RegistryClient, open_channel
+from maestro.runtime.server import GrpcServer, ServiceSpec
+from maestro.scheduler.v1 import scheduler_service_pb2, scheduler_service_pb2_grpc
 from maestro.services.scheduler.config import SchedulerSettings
+from maestro.services.scheduler.dispatch import Dispatch, RedisDispatch, SqlDispatch
+from maestro.services.scheduler.listing import Listing
+from maestro.services.scheduler.metrics import SchedulerMetrics
+from maestro.services.scheduler.plans import Plans
+from maestro.services.scheduler.service import Scheduler
+from maestro.services.scheduler.servicer import SchedulerServicer, TaskQueueServicer
+from maestro.services.scheduler.store import Store
 
 SERVICE_NAMES = (
     scheduler_service_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name,
     scheduler_service_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name,
 )
+
+
+def build_dispatch(settings: SchedulerSettings, store: Store) -> Dispatch:
+    """The configured dispatch backend."""
+    if settings.dispatch == "redis":
+        if not settings.redis_url:
+            raise ValueError("MAESTRO_SCHEDULER_REDIS_URL is required with dispatch = redis")
+        return RedisDispatch(
+            store,
+            settings.redis_url,
+            consumer=f"{socket.gethostname()}-{os.getpid()}",
+            lease_seconds=settings.lease_seconds,
+            relay_seconds=settings.timer_interval_seconds,
+        )
+    return SqlDispatch(store, recheck_seconds=min(0.25, settings.timer_interval_seconds * 2))
 
 
 async def create_server(
@@ -26,11 +49,61 @@ async def create_server(
     engine = db.create_engine(
         db.database_url(settings.database_url, settings.data_dir, "scheduler")
     )
+    store = Store(engine)
+    try:
+        await store.migrate()
+    except BaseException:
+        await engine.dispose()
+        raise
     spec = ServiceSpec(
         name="scheduler",
         servicers=[],
         service_names=SERVICE_NAMES,
         checks={"database": db.pinger(engine)},
-        on_stop=[engine.dispose],
     )
-    return await start_grpc_server(spec, settings, tracer_provider)
+    server = GrpcServer(spec, settings, tracer_provider)
+    channel = open_channel(
+        settings.registry_address,
+        caller="scheduler",
+        services=RegistryClient.SERVICES,
+        tracer_provider=server.tracer_provider,
+        max_message_bytes=settings.max_message_bytes,
+        tls=settings.tls_files(),
+    )
+    registry = RegistryClient(
+        channel, timeout=settings.client_timeout_seconds, address=settings.registry_address
+    )
+    dispatch = build_dispatch(settings, store)
+    scheduler = Scheduler(
+        store,
+        Plans(store, registry, settings.alias_cache_seconds),
+        dispatch,
+        SchedulerMetrics(server.registry),
+        lease_seconds=settings.lease_seconds,
+        timer_interval=settings.timer_interval_seconds,
+        max_poll_wait=settings.max_poll_wait_seconds,
+    )
+
+    async def close() -> None:
+        await scheduler.stop()
+        await channel.close()
+        await engine.dispose()
+
+    spec.on_stop = [close]
+    spec.servicers = [
+        (
+            scheduler_service_pb2_grpc.add_SchedulerServiceServicer_to_server,
+            SchedulerServicer(scheduler, Listing(store, scheduler)),
+        ),
+        (
+            scheduler_service_pb2_grpc.add_TaskQueueServiceServicer_to_server,
+            TaskQueueServicer(scheduler),
+        ),
+    ]
+    try:
+        await scheduler.start()
+        await server.start()
+    except BaseException:
+        await close()
+        raise
+    return server

@@ -1,0 +1,253 @@
+"""Task dispatch: how a worker's poll finds the attempts it may lease.
+
+Two backends behind one interface, both an *index* over the journal's
+``attempts`` table (the source of truth; a lease is always granted by a
+compare-and-set on the attempt's row, whatever the backend said):
+
+- :class:`SqlDispatch` queries the table itself (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL); long polls wake on new work from this process and re-check on a
+  short interval for work from other processes, expired leases and backoffs.
+- :class:`RedisDispatch` keeps one Redis Stream per task queue with a consumer
+  group. New attempts go to the ``outbox`` table in the transaction that
+  schedules them; a relay copies due outbox rows to the stream and deletes
+  them, so a crash between the two only delivers a task twice (the second
+  delivery is refused by the row's compare-and-set). Entries whose lease
+  expired are taken over with ``XAUTOCLAIM``; entries of finished attempts are
+  acknowledged and deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from maestro.services.scheduler.store import AttemptRow, Store, now
+
+log = logging.getLogger(__name__)
+Candidate = tuple[str, str, str]
+"""``(task_id, execution_id, ref)`` of an attempt a worker might lease; ``ref``
+is the backend's handle on its index entry (the Redis stream entry id), kept on
+the attempt's row while it is leased so any scheduler process can settle it."""
+
+
+class Dispatch(Protocol):
+    """The interface both backends implement (and the contract tests check)."""
+
+    name: str
+    skip_locked: bool
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
+        """Inside the scheduling transaction: record the new attempts."""
+
+    def committed(self, attempts: Sequence[AttemptRow]) -> None:
+        """After that transaction committed: make them findable at once."""
+
+    async def candidates(self, task_queue: str, limit: int) -> list[Candidate]:
+        """Attempts that may be leasable now (to be confirmed on the row)."""
+
+    async def wait(self, task_queue: str, timeout: float) -> None:
+        """Returns when new work may be there, or after ``timeout`` seconds."""
+
+    async def settled(self, task_queue: str, refs: Sequence[str]) -> None:
+        """The attempts finished or are gone: drop their entries from the index
+        (a no-op for the SQL table)."""
+
+    async def depth(self, task_queue: str) -> int:
+        """Entries waiting in the index, for metrics."""
+
+
+class _Wakeups:
+    """Per-queue events that wake long polls in this process."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def wake(self, task_queue: str) -> None:
+        self._events[task_queue].set()
+
+    async def wait(self, task_queue: str, timeout: float) -> None:
+        event = self._events[task_queue]
+        if event.is_set():
+            event.clear()
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return
+        event.clear()
+
+
+class SqlDispatch:
+    """The scheduler's own ``attempts`` table as the queue."""
+
+    name = "sql"
+    skip_locked = True
+
+    def __init__(self, store: Store, recheck_seconds: float) -> None:
+        self._store = store
+        self._recheck = recheck_seconds
+        self._wakeups = _Wakeups()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
+        return None
+
+    def committed(self, attempts: Sequence[AttemptRow]) -> None:
+        at = now()
+        for queue in {a.task_queue for a in attempts if a.visible_time <= at}:
+            self._wakeups.wake(queue)
+
+    async def candidates(self, task_queue: str, limit: int) -> list[Candidate]:
+        async with self._store.read() as conn:
+            found = await self._store.leasable(conn, task_queue, now(), limit)
+        return [(task_id, execution_id, "") for task_id, execution_id in found]
+
+    async def wait(self, task_queue: str, timeout: float) -> None:
+        await self._wakeups.wait(task_queue, min(timeout, self._recheck))
+
+    async def settled(self, task_queue: str, refs: Sequence[str]) -> None:
+        return None
+
+    async def depth(self, task_queue: str) -> int:
+        async with self._store.read() as conn:
+            return len(await self._store.leasable(conn, task_queue, now(), 10_000))
+
+
+class RedisDispatch:
+    """Redis Streams with consumer groups, fed from the outbox."""
+
+    name = "redis"
+    skip_locked = False
+    GROUP = "maestro-scheduler"
+
+    def __init__(
+        self,
+        store: Store,
+        url: str,
+        *,
+        consumer: str,
+        lease_seconds: float,
+        relay_seconds: float,
+    ) -> None:
+        self._store = store
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._consumer = consumer
+        self._lease_ms = int(lease_seconds * 1000)
+        self._relay_seconds = relay_seconds
+        self._groups: set[str] = set()
+        self._relay_task: asyncio.Task[None] | None = None
+        self._relay_now = asyncio.Event()
+        self._wakeups = _Wakeups()
+
+    @staticmethod
+    def stream(task_queue: str) -> str:
+        return f"maestro:tasks:{task_queue}"
+
+    async def start(self) -> None:
+        await self._redis.ping()
+        self._relay_task = asyncio.create_task(self._relay_loop(), name="redis-outbox-relay")
+
+    async def close(self) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def _group(self, task_queue: str) -> str:
+        stream = self.stream(task_queue)
+        if task_queue not in self._groups:
+            try:
+                await self._redis.xgroup_create(stream, self.GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add(task_queue)
+        return stream
+
+    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
+        await self._store.insert_outbox(conn, attempts)
+
+    def committed(self, attempts: Sequence[AttemptRow]) -> None:
+        at = now()
+        if any(a.visible_time <= at for a in attempts):
+            self._relay_now.set()
+
+    async def _relay_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relay_now.wait(), self._relay_seconds)
+            self._relay_now.clear()
+            try:
+                await self.relay()
+            except Exception:  # the next round retries; the outbox keeps the rows
+                log.exception("outbox relay to Redis failed")
+                await asyncio.sleep(self._relay_seconds)
+
+    async def relay(self) -> int:
+        """Copies due outbox rows to their streams, then deletes them."""
+        moved = 0
+        while True:
+            rows = await self._store.take_outbox(now(), 500)
+            if not rows:
+                return moved
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for task_id, task_queue in rows:
+                    pipe.xadd(await self._group(task_queue), {"task_id": task_id})
+                await pipe.execute()
+            await self._store.delete_outbox([task_id for task_id, _ in rows])
+            for task_queue in {q for _, q in rows}:
+                self._wakeups.wake(task_queue)
+            moved += len(rows)
+            if len(rows) < 500:
+                return moved
+
+    async def candidates(self, task_queue: str, limit: int) -> list[Candidate]:
+        stream = await self._group(task_queue)
+        found: list[tuple[str, str]] = []
+        # Entries whose holder has not finished them within a lease: the row
+        # decides whether the lease really expired.
+        reply: Any = await self._redis.xautoclaim(
+            stream, self.GROUP, self._consumer, self._lease_ms, "0-0", count=limit
+        )
+        claimed = reply[1]
+        found.extend((entry_id, fields["task_id"]) for entry_id, fields in claimed if fields)
+        if len(found) < limit:
+            response: Any = await self._redis.xreadgroup(
+                self.GROUP, self._consumer, {stream: ">"}, count=limit - len(found)
+            )
+            for _, entries in response or ():
+                found.extend((entry_id, fields["task_id"]) for entry_id, fields in entries)
+        return [(task_id, task_id.split("/", 1)[0], entry_id) for entry_id, task_id in found]
+
+    async def wait(self, task_queue: str, timeout: float) -> None:
+        await self._wakeups.wait(task_queue, min(timeout, self._relay_seconds * 2))
+
+    async def settled(self, task_queue: str, refs: Sequence[str]) -> None:
+        entries = [r for r in refs if r]
+        if entries:
+            stream = await self._group(task_queue)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(stream, self.GROUP, *entries)
+                pipe.xdel(stream, *entries)
+                await pipe.execute()
+
+    async def depth(self, task_queue: str) -> int:
+        stream = await self._group(task_queue)
+        return int(await self._redis.xlen(stream))

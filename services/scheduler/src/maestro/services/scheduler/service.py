@@ -1,0 +1,1036 @@
+"""The scheduler's domain service: executions, task queues, timers, human tasks.
+
+Every mutation is one transaction: lock the execution(s), let the
+:class:`~maestro.services.scheduler.engine.Orchestrator` change them, flush, and
+only after the commit wake pollers, event streams and parents. Requests are
+checked here (names, request ids, sizes); policy and identity come from the
+call context (tenant, subject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import jsonschema
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from ulid import ULID
+
+from maestro.runtime import context
+from maestro.runtime.errors import (
+    AbortedError,
+    AlreadyExistsError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from maestro.scheduler.v1 import execution_pb2, scheduler_service_pb2, task_pb2
+from maestro.services.scheduler import views
+from maestro.services.scheduler.dispatch import Dispatch
+from maestro.services.scheduler.engine import (
+    SUBWORKFLOW,
+    TERMINAL_EXECUTION,
+    FailOutcome,
+    Orchestrator,
+)
+from maestro.services.scheduler.metrics import SchedulerMetrics
+from maestro.services.scheduler.plans import Plan, Plans
+from maestro.services.scheduler.store import (
+    AttemptRow,
+    ExecutionRow,
+    Store,
+    Unit,
+    dumps,
+    loads,
+    now,
+)
+
+log = logging.getLogger(__name__)
+pb = scheduler_service_pb2
+X = execution_pb2.ExecutionState
+A = execution_pb2.AttemptState
+S = execution_pb2.StepState
+DEFAULT_TENANT = "default"
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+_EXECUTION_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_HUMAN_TASK_ID = _EXECUTION_ID
+_WORKFLOW_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_QUEUE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+_LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+R = TypeVar("R")
+
+
+def tenant_of() -> str:
+    return context.current().principal.tenant or DEFAULT_TENANT
+
+
+def subject_of() -> str:
+    return context.current().principal.subject or "anonymous"
+
+
+def request_hash(request: Message) -> str:
+    """Digest of a request without its request id (a replay must match it)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if hasattr(copy, "request_id"):
+        copy.request_id = ""
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+def parse_execution_name(name: str, field: str = "name") -> str:
+    prefix, _, execution_id = name.partition("/")
+    if prefix != "executions" or not _EXECUTION_ID.match(execution_id):
+        raise InvalidArgumentError(
+            f"{field} must look like executions/{{execution}}, got {name!r}",
+            field_violations=[FieldViolation(field, "expected executions/{execution}")],
+        )
+    return execution_id
+
+
+def parse_workflow(name: str) -> str:
+    prefix, _, workflow_id = name.partition("/")
+    if prefix != "workflows" or not _WORKFLOW_ID.match(workflow_id):
+        raise InvalidArgumentError(
+            f"workflow must look like workflows/{{workflow}}, got {name!r}",
+            field_violations=[FieldViolation("workflow", "expected workflows/{workflow}")],
+        )
+    return workflow_id
+
+
+def parse_human_task_name(name: str) -> str:
+    prefix, _, task_id = name.partition("/")
+    if prefix != "humanTasks" or not _HUMAN_TASK_ID.match(task_id):
+        raise InvalidArgumentError(
+            f"name must look like humanTasks/{{human_task}}, got {name!r}",
+            field_violations=[FieldViolation("name", "expected humanTasks/{human_task}")],
+        )
+    return task_id
+
+
+def _require_request_id(request_id: str) -> None:
+    if not request_id or len(request_id) > 64:
+        raise InvalidArgumentError(
+            "request_id is required (a UUID, at most 64 characters)",
+            field_violations=[FieldViolation("request_id", "required, at most 64 characters")],
+        )
+
+
+def _check_labels(labels: Mapping[str, str]) -> None:
+    problems = [
+        FieldViolation(f"labels[{k}]", "invalid label key or value")
+        for k, v in labels.items()
+        if not _LABEL_KEY.match(k) or not _LABEL_VALUE.match(v)
+    ]
+    if len(labels) > 64:
+        problems.append(FieldViolation("labels", "at most 64 labels"))
+    if problems:
+        raise InvalidArgumentError("invalid labels", field_violations=problems)
+
+
+def _not_found(execution_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"execution executions/{execution_id} not found",
+        reason="EXECUTION_NOT_FOUND",
+        metadata={"execution": f"executions/{execution_id}"},
+    )
+
+
+def _state_conflict(message: str, state: int) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        message,
+        reason="EXECUTION_STATE_CONFLICT",
+        metadata={"state": X.Name(state)},
+    )
+
+
+def _stale(task_id: str, why: str) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        f"lease is stale: {why}", reason="LEASE_STALE", metadata={"task_id": task_id}
+    )
+
+
+@dataclass
+class Txn:
+    """One transaction's view: its connection, the locked units and their plans."""
+
+    conn: AsyncConnection
+    units: dict[str, Unit]
+    plans: dict[str, Plan]
+
+
+class Scheduler:
+    """Executions and task queues on one store and one dispatch backend."""
+
+    def __init__(
+        self,
+        store: Store,
+        plans: Plans,
+        dispatch: Dispatch,
+        metrics: SchedulerMetrics,
+        *,
+        lease_seconds: float,
+        timer_interval: float,
+        max_poll_wait: float,
+    ) -> None:
+        self.store = store
+        self.plans = plans
+        self.dispatch = dispatch
+        self.metrics = metrics
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = lease_seconds / 3
+        self.timer_interval = timer_interval
+        self.max_poll_wait = max_poll_wait
+        self.engine = Orchestrator(lease_seconds=lease_seconds)
+        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._background: list[asyncio.Task[None]] = []
+        self._kicks: set[asyncio.Task[Any]] = set()
+        self._subworkflow_wake = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.dispatch.start()
+        self._background = [
+            asyncio.create_task(self._timer_loop(), name="scheduler-timers"),
+            asyncio.create_task(self._subworkflow_loop(), name="scheduler-subworkflows"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._background, *self._kicks]:
+            task.cancel()
+        await asyncio.gather(*self._background, *self._kicks, return_exceptions=True)
+        for events in self._watchers.values():
+            for event in events:
+                event.set()
+        await self.dispatch.close()
+
+    # -- transactions -----------------------------------------------------------------------
+
+    async def _transact(
+        self,
+        execution_ids: Iterable[str],
+        change: Callable[[Txn], Any],
+        *,
+        skip_locked: bool = False,
+        must_exist: bool = False,
+    ) -> R:
+        """Runs ``change`` on the locked units in one transaction, then tells
+        pollers, streams and parents what happened."""
+        ids = sorted(set(execution_ids))
+        async with self.store.write() as conn:
+            units = await self.store.load_units(
+                conn, ids, skip_locked=skip_locked, with_active_attempts=True
+            )
+            missing = set(ids) - set(units)
+            if must_exist and missing:
+                raise _not_found(min(missing))
+            plans = {}
+            for unit in units.values():
+                plan = await self.plans.by_digest(unit.execution.definition_digest)
+                if plan is None:
+                    raise RuntimeError(
+                        f"plan {unit.execution.definition_digest} of "
+                        f"{unit.execution.execution_id} is missing"
+                    )
+                plans[unit.execution.execution_id] = plan
+            result = change(Txn(conn, units, plans))
+            if asyncio.iscoroutine(result):
+                result = await result
+            new = [u.attempts[t] for u in units.values() for t in u.new_attempts]
+            await self.dispatch.scheduled(conn, new)
+            snapshot = [(u, list(u.events), u.execution.state) for u in units.values()]
+            await self.store.flush(conn, units.values())
+        self._after_commit(snapshot, new)
+        return result  # type: ignore[no-any-return]
+
+    def _after_commit(
+        self, snapshot: Sequence[tuple[Unit, list[Any], int]], attempts: Sequence[AttemptRow]
+    ) -> None:
+        if attempts:
+            self.dispatch.committed(attempts)
+        for unit, events, state in snapshot:
+            if not events:
+                continue
+            self.metrics.observe_events(unit.execution, events)
+            for event in self._watchers.get(unit.execution.execution_id, ()):
+                event.set()
+            if state in TERMINAL_EXECUTION and unit.execution.parent_execution_id:
+                self._subworkflow_wake.set()
+        if any(
+            s.type == SUBWORKFLOW and s.state == S.STEP_STATE_WAITING and not s.child_execution
+            for unit, _, _ in snapshot
+            for s in unit.steps.values()
+        ):
+            self._subworkflow_wake.set()
+
+    # -- StartExecution ------------------------------------------------------------------------
+
+    async def start_execution(
+        self, request: pb.StartExecutionRequest, *, parent: tuple[str, str] | None = None
+    ) -> pb.StartExecutionResponse:
+        workflow_id = parse_workflow(request.workflow)
+        _require_request_id(request.request_id)
+        if len(request.correlation_id) > 128:
+            raise InvalidArgumentError(
+                "correlation_id is at most 128 characters",
+                field_violations=[FieldViolation("correlation_id", "at most 128 characters")],
+            )
+        _check_labels(request.labels)
+        tenant = tenant_of()
+        digest = request_hash(request)
+        existing = await self._replay_start(tenant, request.request_id, digest)
+        if existing is not None:
+            return existing
+        resolved = await self.plans.resolve(tenant, workflow_id, request.version)
+        inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
+        resolved.plan.validate_inputs(inputs)
+        at = now()
+        timeout = request.timeout.ToTimedelta() if request.HasField("timeout") else None
+        if timeout is not None and timeout <= timedelta(0):
+            raise InvalidArgumentError(
+                "timeout must be positive",
+                field_violations=[FieldViolation("timeout", "must be positive")],
+            )
+        execution_id = str(ULID())
+        row = ExecutionRow(
+            execution_id=execution_id,
+            tenant=tenant,
+            workflow_id=workflow_id,
+            version=resolved.version,
+            alias=resolved.alias,
+            definition_digest=resolved.plan.digest,
+            creator=subject_of(),
+            state=X.EXECUTION_STATE_PENDING,
+            inputs=dumps(inputs),
+            outputs=None,
+            error=None,
+            create_time=at,
+            start_time=None,
+            end_time=None,
+            update_time=at,
+            expire_time=at + timeout if timeout else None,
+            timeout_ms=int(timeout.total_seconds() * 1000) if timeout else None,
+            request_id=request.request_id,
+            request_hash=digest,
+            correlation_id=request.correlation_id,
+            parent_execution_id=parent[0] if parent else "",
+            parent_step_id=parent[1] if parent else "",
+            labels=dumps(dict(sorted(request.labels.items()))),
+            last_event_sequence=0,
+            completions=0,
+            etag=ULID().hex[:16],
+        )
+        unit = Unit(row, {}, is_new=True)
+        unit.remember()
+        try:
+            async with self.store.write() as conn:
+                self.engine.start(unit, resolved.plan, at)
+                new = [unit.attempts[t] for t in unit.new_attempts]
+                await self.dispatch.scheduled(conn, new)
+                snapshot = [(unit, list(unit.events), unit.execution.state)]
+                await self.store.flush(conn, [unit])
+        except IntegrityError:
+            existing = await self._replay_start(tenant, request.request_id, digest)
+            if existing is None:
+                raise
+            return existing
+        self._after_commit(snapshot, new)
+        self.metrics.started(workflow_id)
+        log.info(
+            "execution started",
+            extra={
+                "execution_id": execution_id,
+                "workflow": workflow_id,
+                "version": resolved.version,
+            },
+        )
+        return pb.StartExecutionResponse(
+            execution=await self._full(row.tenant, execution_id), created=True
+        )
+
+    async def _replay_start(
+        self, tenant: str, request_id: str, digest: str
+    ) -> pb.StartExecutionResponse | None:
+        async with self.store.read() as conn:
+            row = await self.store.find_execution_by_request(conn, tenant, request_id)
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise AlreadyExistsError(
+                f"request_id {request_id} was used for a different StartExecution request",
+                metadata={"request_id": request_id},
+            )
+        return pb.StartExecutionResponse(
+            execution=await self._full(tenant, row.execution_id), created=False
+        )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    async def _full(self, tenant: str, execution_id: str) -> execution_pb2.Execution:
+        row = await self.store.get_execution(tenant, execution_id)
+        if row is None:
+            raise _not_found(execution_id)
+        steps, attempts = await self.store.get_timeline(execution_id)
+        plan = await self.plans.by_digest(row.definition_digest)
+        order = {step_id: i for i, step_id in enumerate(plan.order)} if plan else None
+        return views.execution_message(row, steps, attempts, order)
+
+    async def get_execution(self, request: pb.GetExecutionRequest) -> execution_pb2.Execution:
+        execution_id = parse_execution_name(request.name)
+        tenant = tenant_of()
+        if request.view == execution_pb2.EXECUTION_VIEW_BASIC:
+            row = await self.store.get_execution(tenant, execution_id)
+            if row is None:
+                raise _not_found(execution_id)
+            return views.execution_message(row)
+        return await self._full(tenant, execution_id)
+
+    async def _existing(self, execution_id: str) -> ExecutionRow:
+        row = await self.store.get_execution(tenant_of(), execution_id)
+        if row is None:
+            raise _not_found(execution_id)
+        return row
+
+    # -- cancel / retry ----------------------------------------------------------------------------
+
+    async def _replayed(self, method: str, request_id: str, digest: str) -> str | None:
+        if not request_id:
+            return None
+        async with self.store.read() as conn:
+            found = await self.store.find_request(conn, tenant_of(), method, request_id)
+        if found is None:
+            return None
+        if found[0] != digest:
+            raise AlreadyExistsError(
+                f"request_id {request_id} was used for a different {method} request",
+                metadata={"request_id": request_id},
+            )
+        return found[1]
+
+    async def cancel_execution(self, request: pb.CancelExecutionRequest) -> execution_pb2.Execution:
+        execution_id = parse_execution_name(request.name)
+        if len(request.reason) > 1024:
+            raise InvalidArgumentError(
+                "reason is at most 1024 characters",
+                field_violations=[FieldViolation("reason", "at most 1024 characters")],
+            )
+        tenant = tenant_of()
+        digest = request_hash(request)
+        if await self._replayed("CancelExecution", request.request_id, digest):
+            return await self._full(tenant, execution_id)
+        await self._existing(execution_id)
+        by = subject_of()
+
+        async def change(txn: Txn) -> None:
+            unit = txn.units[execution_id]
+            state = unit.execution.state
+            _check_etag(request.etag, unit.execution.etag)
+            if state in (X.EXECUTION_STATE_CANCELLING, X.EXECUTION_STATE_CANCELLED):
+                return
+            if state not in (X.EXECUTION_STATE_PENDING, X.EXECUTION_STATE_RUNNING):
+                raise _state_conflict(
+                    f"execution executions/{execution_id} is {X.Name(state)}; only a pending "
+                    "or running execution can be cancelled",
+                    state,
+                )
+            self.engine.cancel(unit, request.reason, by, now())
+            await self._record(txn, request.request_id, "CancelExecution", digest, execution_id)
+
+        await self._transact([execution_id], change, must_exist=True)
+        return await self._full(tenant, execution_id)
+
+    async def _record(
+        self, txn: Txn, request_id: str, method: str, digest: str, execution_id: str
+    ) -> None:
+        if request_id:
+            await self.store.record_request(
+                txn.conn,
+                tenant=tenant_of(),
+                method=method,
+                request_id=request_id,
+                request_hash=digest,
+                execution_id=execution_id,
+            )
+
+    async def retry_execution(self, request: pb.RetryExecutionRequest) -> execution_pb2.Execution:
+        execution_id = parse_execution_name(request.name)
+        _require_request_id(request.request_id)
+        tenant = tenant_of()
+        digest = request_hash(request)
+        if await self._replayed("RetryExecution", request.request_id, digest):
+            return await self._full(tenant, execution_id)
+        await self._existing(execution_id)
+        by = subject_of()
+
+        async def change(txn: Txn) -> None:
+            unit = txn.units[execution_id]
+            state = unit.execution.state
+            _check_etag(request.etag, unit.execution.etag)
+            if state not in (
+                X.EXECUTION_STATE_FAILED,
+                X.EXECUTION_STATE_CANCELLED,
+                X.EXECUTION_STATE_TIMED_OUT,
+            ):
+                raise _state_conflict(
+                    f"execution executions/{execution_id} is {X.Name(state)}; only a failed, "
+                    "cancelled or timed-out execution can be retried",
+                    state,
+                )
+            ms = unit.execution.timeout_ms
+            timeout = timedelta(milliseconds=ms) if ms else None
+            self.engine.retry(unit, txn.plans[execution_id], by, timeout, now())
+            await self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
+
+        await self._transact([execution_id], change, must_exist=True)
+        return await self._full(tenant, execution_id)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def list_events(
+        self, request: pb.ListExecutionEventsRequest
+    ) -> pb.ListExecutionEventsResponse:
+        execution_id = parse_execution_name(request.name)
+        if request.page_size < 0 or request.after_sequence < 0:
+            raise InvalidArgumentError(
+                "page_size and after_sequence must not be negative",
+                field_violations=[FieldViolation("page_size", "must be >= 0")],
+            )
+        await self._existing(execution_id)
+        after = request.after_sequence
+        if request.page_token:
+            try:
+                after = max(after, int(request.page_token))
+            except ValueError as exc:
+                raise InvalidArgumentError(
+                    "page_token is not a token this method returned",
+                    reason="INVALID_PAGE_TOKEN",
+                    field_violations=[FieldViolation("page_token", "malformed")],
+                ) from exc
+        size = min(request.page_size or 100, 1000)
+        rows = await self.store.list_events(execution_id, after, size + 1)
+        more = len(rows) > size
+        rows = rows[:size]
+        return pb.ListExecutionEventsResponse(
+            events=[views.event_message(r) for r in rows],
+            next_page_token=str(rows[-1].sequence) if more else "",
+        )
+
+    async def stream_events(
+        self, request: pb.StreamExecutionEventsRequest
+    ) -> AsyncIterator[execution_pb2.ExecutionEvent]:
+        execution_id = parse_execution_name(request.name)
+        if request.after_sequence < 0:
+            raise InvalidArgumentError(
+                "after_sequence must not be negative",
+                field_violations=[FieldViolation("after_sequence", "must be >= 0")],
+            )
+        await self._existing(execution_id)
+        after = request.after_sequence
+        wake = asyncio.Event()
+        self._watchers[execution_id].add(wake)
+        try:
+            while True:
+                wake.clear()
+                rows = await self.store.list_events(execution_id, after, 500)
+                for row in rows:
+                    yield views.event_message(row)
+                    after = row.sequence
+                    if request.follow and _is_terminal_event(row.type):
+                        return
+                if len(rows) == 500:
+                    continue
+                if not request.follow:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 1.0)
+        finally:
+            self._watchers[execution_id].discard(wake)
+            if not self._watchers[execution_id]:
+                self._watchers.pop(execution_id, None)
+
+    # -- task queue --------------------------------------------------------------------------------
+
+    async def poll_tasks(self, request: pb.PollTasksRequest) -> list[task_pb2.StepTask]:
+        queue = request.task_queue or "default"
+        if not _QUEUE.match(queue):
+            raise InvalidArgumentError(
+                f"task_queue {queue!r} is not a valid queue name",
+                field_violations=[FieldViolation("task_queue", "lowercase, digits, '-', '.'")],
+            )
+        if not request.worker_identity or len(request.worker_identity) > 256:
+            raise InvalidArgumentError(
+                "worker_identity is required (at most 256 characters)",
+                field_violations=[FieldViolation("worker_identity", "required")],
+            )
+        if not 0 <= request.max_tasks <= 100:
+            raise InvalidArgumentError(
+                "max_tasks must be within 1-100",
+                field_violations=[FieldViolation("max_tasks", "1-100")],
+            )
+        limit = request.max_tasks or 1
+        wait = min(request.wait.ToTimedelta().total_seconds(), self.max_poll_wait)
+        deadline = asyncio.get_running_loop().time() + max(0.0, wait)
+        while True:
+            candidates = await self.dispatch.candidates(queue, limit)
+            if candidates:
+                tasks = await self._lease(queue, request.worker_identity, candidates)
+                if tasks:
+                    self.metrics.polled(queue, len(tasks))
+                    return tasks
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                self.metrics.polled(queue, 0)
+                return []
+            await self.dispatch.wait(queue, remaining)
+
+    async def _lease(
+        self, queue: str, worker: str, candidates: Sequence[tuple[str, str, str]]
+    ) -> list[task_pb2.StepTask]:
+        seen: dict[str, tuple[str, str]] = {}
+        for task_id, execution_id, ref in candidates:
+            seen.setdefault(task_id, (execution_id, ref))
+        leased: list[tuple[AttemptRow, ExecutionRow]] = []
+        settle: list[str] = []
+
+        def change(txn: Txn) -> None:
+            at = now()
+            for task_id, (execution_id, ref) in seen.items():
+                unit = txn.units.get(execution_id)
+                if unit is None:
+                    continue  # locked by another transaction: someone else has it
+                attempt = unit.attempts.get(task_id)
+                if attempt is None:
+                    settle.append(ref)  # finished meanwhile
+                    continue
+                expired = (
+                    attempt.state == A.ATTEMPT_STATE_RUNNING
+                    and attempt.lease_expire_time is not None
+                    and attempt.lease_expire_time < at
+                )
+                visible = attempt.state == A.ATTEMPT_STATE_SCHEDULED and attempt.visible_time <= at
+                if not (expired or visible):
+                    continue
+                if expired:
+                    self.metrics.lease_expired(queue)
+                if unit.execution.state != X.EXECUTION_STATE_RUNNING:
+                    self.engine.cancel_attempt(unit, attempt, at)
+                    self.engine.finish_cancel_if_idle(unit, at)
+                    settle.append(ref)
+                    continue
+                if attempt.deadline is not None and attempt.deadline < at:
+                    self.engine.timed_out(unit, txn.plans[execution_id], attempt, at)
+                    settle.append(ref)
+                    continue
+                self.engine.leased(unit, attempt, worker, ULID().hex, at)
+                attempt.dispatch_ref = ref
+                self.metrics.dispatched(queue, attempt, at)
+                leased.append((attempt, unit.execution))
+
+        await self._transact(
+            {e for e, _ in seen.values()}, change, skip_locked=self.dispatch.skip_locked
+        )
+        await self.dispatch.settled(queue, settle)
+        return [views.task_message(a, e, self.heartbeat_seconds) for a, e in leased]
+
+    async def heartbeat(self, request: pb.HeartbeatTaskRequest) -> pb.HeartbeatTaskResponse:
+        _require_task(request.task_id, request.lease_id)
+        at = now()
+        expire = at + timedelta(seconds=self.lease_seconds)
+        progress = None
+        if request.HasField("progress"):
+            progress = dumps(json_format.MessageToDict(request.progress))
+            if len(progress) > 64 * 1024:
+                raise InvalidArgumentError(
+                    "progress is at most 64 KiB as JSON",
+                    field_violations=[FieldViolation("progress", "at most 64 KiB")],
+                )
+        state = await self.store.heartbeat(request.task_id, request.lease_id, at, expire, progress)
+        if state is None:
+            raise _stale(
+                request.task_id, "the lease expired or was superseded, or the attempt ended"
+            )
+        return pb.HeartbeatTaskResponse(
+            lease_expire_time=views.timestamp(expire),
+            cancel_requested=state == X.EXECUTION_STATE_CANCELLING,
+        )
+
+    async def complete_task(self, request: pb.CompleteTaskRequest) -> None:
+        _require_task(request.task_id, request.lease_id)
+        output = json_format.MessageToDict(request.output) if request.HasField("output") else {}
+        if request.output.ByteSize() > MAX_OUTPUT_BYTES:
+            raise InvalidArgumentError(
+                "output is larger than 4 MiB",
+                field_violations=[FieldViolation("output", "at most 4 MiB serialized")],
+            )
+        execution_id = request.task_id.split("/", 1)[0]
+        refs: list[tuple[str, str]] = []
+
+        def change(txn: Txn) -> None:
+            unit = txn.units.get(execution_id)
+            attempt = self._current_attempt(unit, request.task_id, request.lease_id)
+            if attempt is None:
+                return  # an accepted repeat
+            assert unit is not None
+            self.engine.completed(unit, txn.plans[execution_id], attempt, output, now())
+            refs.append((attempt.task_queue, attempt.dispatch_ref))
+            self.metrics.attempt_finished(attempt, "succeeded")
+
+        await self._report(
+            execution_id, request.task_id, request.lease_id, change, A.ATTEMPT_STATE_SUCCEEDED
+        )
+        for queue, ref in refs:
+            await self.dispatch.settled(queue, [ref])
+
+    async def fail_task(self, request: pb.FailTaskRequest) -> pb.FailTaskResponse:
+        _require_task(request.task_id, request.lease_id)
+        if not request.code:
+            raise InvalidArgumentError(
+                "code is required", field_violations=[FieldViolation("code", "required")]
+            )
+        error: dict[str, Any] = {
+            "code": request.code,
+            "message": request.message[:4096],
+            "non_retryable": request.non_retryable,
+        }
+        if request.HasField("details"):
+            error["details"] = json_format.MessageToDict(request.details)
+        execution_id = request.task_id.split("/", 1)[0]
+        outcome: list[FailOutcome] = []
+        refs: list[tuple[str, str]] = []
+
+        def change(txn: Txn) -> None:
+            unit = txn.units.get(execution_id)
+            attempt = self._current_attempt(unit, request.task_id, request.lease_id)
+            if attempt is None:
+                return
+            assert unit is not None
+            outcome.append(self.engine.failed(unit, txn.plans[execution_id], attempt, error, now()))
+            refs.append((attempt.task_queue, attempt.dispatch_ref))
+            self.metrics.attempt_finished(attempt, "failed")
+
+        repeat = await self._report(
+            execution_id, request.task_id, request.lease_id, change, A.ATTEMPT_STATE_FAILED
+        )
+        for queue, ref in refs:
+            await self.dispatch.settled(queue, [ref])
+        result = outcome[0] if outcome else repeat or FailOutcome(False, None)
+        return pb.FailTaskResponse(
+            will_retry=result.will_retry,
+            next_attempt_time=views.timestamp(result.next_attempt_time),
+        )
+
+    @staticmethod
+    def _current_attempt(unit: Unit | None, task_id: str, lease_id: str) -> AttemptRow | None:
+        if unit is None:
+            raise _stale(task_id, "unknown task")
+        attempt = unit.attempts.get(task_id)
+        if attempt is None:
+            return None  # not active: _report decides between repeat and stale
+        if attempt.state != A.ATTEMPT_STATE_RUNNING or attempt.lease_id != lease_id:
+            raise _stale(task_id, "the lease was superseded by another delivery")
+        if attempt.deadline is not None and attempt.deadline < now():
+            raise _stale(task_id, "the attempt passed its deadline")
+        return attempt
+
+    async def _report(
+        self,
+        execution_id: str,
+        task_id: str,
+        lease_id: str,
+        change: Callable[[Txn], None],
+        accepted_state: int,
+    ) -> FailOutcome | None:
+        """Runs a Complete/Fail transition; an inactive attempt is either an
+        accepted repeat (same lease, same outcome: returns its FailOutcome) or
+        stale."""
+        if not _EXECUTION_ID.match(execution_id):
+            raise _stale(task_id, "unknown task")
+        inactive: list[bool] = []
+
+        def guarded(txn: Txn) -> None:
+            unit = txn.units.get(execution_id)
+            if unit is not None and task_id not in unit.attempts:
+                inactive.append(True)
+                return
+            change(txn)
+
+        await self._transact([execution_id], guarded)
+        if not inactive:
+            return None
+        async with self.store.read() as conn:
+            rows = await self.store.attempt_rows(conn, [task_id])
+        row = rows[0] if rows else None
+        if row is None:
+            raise _stale(task_id, "unknown task")
+        if row.lease_id == lease_id and row.state == accepted_state:
+            steps, _ = await self.store.get_timeline(execution_id)
+            step = next((s for s in steps if s.step_id == row.step_id), None)
+            if step is not None and step.attempt_count > row.attempt and step.next_attempt_time:
+                return FailOutcome(True, step.next_attempt_time)
+            return FailOutcome(False, None)
+        if row.state == A.ATTEMPT_STATE_CANCELLED:
+            raise _stale(task_id, "the execution was cancelled or ended")
+        raise _stale(task_id, f"the attempt already ended ({A.Name(row.state)})")
+
+    # -- human tasks -----------------------------------------------------------------------------
+
+    async def get_human_task(self, request: pb.GetHumanTaskRequest) -> execution_pb2.HumanTask:
+        task_id = parse_human_task_name(request.name)
+        row = await self.store.get_human_task(tenant_of(), task_id)
+        if row is None:
+            raise NotFoundError(
+                f"human task {request.name} not found", reason="HUMAN_TASK_NOT_FOUND"
+            )
+        return views.human_task_message(row)
+
+    async def complete_human_task(
+        self, request: pb.CompleteHumanTaskRequest
+    ) -> execution_pb2.HumanTask:
+        task_id = parse_human_task_name(request.name)
+        _require_request_id(request.request_id)
+        tenant = tenant_of()
+        principal = context.current().principal
+        digest = request_hash(request)
+        row = await self.store.get_human_task(tenant, task_id)
+        if row is None:
+            raise NotFoundError(
+                f"human task {request.name} not found", reason="HUMAN_TASK_NOT_FOUND"
+            )
+        if row.request_id == request.request_id and row.state == 3:
+            if row.request_hash != digest:
+                raise AlreadyExistsError(
+                    f"request_id {request.request_id} was used for a different request",
+                    metadata={"request_id": request.request_id},
+                )
+            return views.human_task_message(row)
+        assignees = loads(row.assignees) or []
+        allowed = {principal.subject, *(f"role:{r}" for r in principal.roles)}
+        if assignees and not allowed & set(assignees) and "admin" not in principal.roles:
+            raise PermissionDeniedError(
+                f"{principal.subject or 'anonymous'} is not an assignee of {request.name}",
+                reason="POLICY_DENIED",
+                metadata={"assignees": ",".join(assignees)},
+            )
+        result = json_format.MessageToDict(request.result) if request.HasField("result") else {}
+        schema = loads(row.form_schema) or {}
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema).iter_errors(result), key=lambda e: list(e.path)
+        )
+        if errors:
+            raise InvalidArgumentError(
+                f"result does not satisfy the form schema: {errors[0].message}",
+                reason="INPUT_SCHEMA_VIOLATION",
+                field_violations=[
+                    FieldViolation("result" + "".join(f".{p}" for p in e.path), e.message)
+                    for e in errors[:20]
+                ],
+            )
+        by = principal.subject or "anonymous"
+
+        async def change(txn: Txn) -> None:
+            unit = txn.units[row.execution_id]
+            await self.store.load_human_task(txn.conn, unit, task_id)
+            task = unit.human_tasks[task_id]
+            _check_etag(request.etag, task.etag)
+            if task.state not in (1, 2):
+                raise FailedPreconditionError(
+                    f"human task {request.name} is {execution_pb2.HumanTaskState.Name(task.state)}",
+                    reason="EXECUTION_STATE_CONFLICT",
+                    metadata={"state": execution_pb2.HumanTaskState.Name(task.state)},
+                )
+            task.request_id = request.request_id
+            task.request_hash = digest
+            self.engine.complete_human_task(
+                unit, txn.plans[row.execution_id], task, result=result, by=by, at=now()
+            )
+
+        await self._transact([row.execution_id], change, must_exist=True)
+        done = await self.store.get_human_task(tenant, task_id)
+        assert done is not None
+        return views.human_task_message(done)
+
+    # -- timers ------------------------------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timer_interval)
+            try:
+                await self.run_timers()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timer round failed; retrying next round")
+
+    async def run_timers(self) -> None:
+        """Fires due delays, times out attempts past their deadline, expires
+        executions past theirs, and ends leases that expired on executions no
+        longer running."""
+        at = now()
+        due = await self.store.due_work(at, 200)
+        ids = set().union(*due.values())
+        for execution_id in sorted(ids):
+            await self._run_timers_of(execution_id)
+
+    async def _run_timers_of(self, execution_id: str) -> None:
+        def change(txn: Txn) -> None:
+            unit = txn.units.get(execution_id)
+            if unit is None:
+                return
+            plan = txn.plans[execution_id]
+            when = now()
+            self.engine.expire(unit, when)
+            self.engine.fire_timers(unit, plan, when)
+            for attempt in list(unit.attempts.values()):
+                if attempt.state != A.ATTEMPT_STATE_RUNNING:
+                    continue
+                if attempt.deadline is not None and attempt.deadline < when:
+                    self.engine.timed_out(unit, plan, attempt, when)
+                    self.metrics.attempt_finished(attempt, "timed_out")
+                elif (
+                    unit.execution.state != X.EXECUTION_STATE_RUNNING
+                    and attempt.lease_expire_time is not None
+                    and attempt.lease_expire_time < when
+                ):
+                    self.engine.cancel_attempt(unit, attempt, when)
+            self.engine.finish_cancel_if_idle(unit, when)
+
+        await self._transact([execution_id], change)
+
+    # -- sub-workflows ----------------------------------------------------------------------
+
+    async def _subworkflow_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subworkflow_wake.wait(), 1.0)
+            self._subworkflow_wake.clear()
+            try:
+                await self.run_subworkflows()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sub-workflow round failed; retrying next round")
+
+    async def run_subworkflows(self) -> None:
+        """Starts the children of waiting SUBWORKFLOW steps and finishes the
+        steps whose child ended."""
+        for parent_id, step_id, child in await self.store.waiting_subworkflows(200):
+            if not child:
+                await self._start_child(parent_id, step_id)
+                continue
+            child_id = child.removeprefix("executions/")
+            child_row = await self.store.execution_by_id(child_id)
+            if child_row is None or child_row.state not in TERMINAL_EXECUTION:
+                continue
+            await self._finish_child(parent_id, step_id, child_row)
+
+    async def _finish_child(self, parent_id: str, step_id: str, child: ExecutionRow) -> None:
+        def change(txn: Txn) -> None:
+            unit = txn.units.get(parent_id)
+            if unit is None or unit.execution.state != X.EXECUTION_STATE_RUNNING:
+                return
+            step = unit.steps.get(step_id)
+            if step is None:
+                return
+            self.engine.child_finished(
+                unit,
+                txn.plans[parent_id],
+                step,
+                state=child.state,
+                outputs=loads(child.outputs) or {},
+                error=loads(child.error),
+                at=now(),
+            )
+
+        await self._transact([parent_id], change)
+
+    async def _start_child(self, parent_id: str, step_id: str) -> None:
+        parent = await self.store.execution_by_id(parent_id)
+        if parent is None or parent.state != X.EXECUTION_STATE_RUNNING:
+            return
+        plan = await self.plans.by_digest(parent.definition_digest)
+        if plan is None:
+            return
+        spec = plan.steps.get(step_id) or (
+            plan.steps[step_id.split("[", 1)[0]].body if "[" in step_id else None
+        )
+        if spec is None:
+            return
+        steps, _ = await self.store.get_timeline(parent_id)
+        step = next((s for s in steps if s.step_id == step_id), None)
+        if step is None:
+            return
+        request = pb.StartExecutionRequest(
+            workflow=spec.subworkflow,
+            version=spec.subworkflow_version,
+            request_id=f"{parent_id}/{step_id}/{step.attempt_count + 1}",
+            correlation_id=parent.correlation_id,
+        )
+        request.inputs.update(loads(step.input) or {})
+        principal = context.Principal(tenant=parent.tenant, subject=f"system:{parent.creator}")
+        ctx = replace(context.current(), principal=principal, request_id=request.request_id)
+        error: dict[str, Any] | None = None
+        child_id = ""
+        with context.bind(ctx):
+            try:
+                started = await self.start_execution(request, parent=(parent_id, step_id))
+                child_id = started.execution.name.removeprefix("executions/")
+            except (NotFoundError, InvalidArgumentError) as exc:
+                error = {"code": "SUBWORKFLOW_FAILED", "message": exc.message}
+
+        def change(txn: Txn) -> None:
+            unit = txn.units.get(parent_id)
+            if unit is None or unit.execution.state != X.EXECUTION_STATE_RUNNING:
+                return
+            row = unit.steps.get(step_id)
+            if row is None or row.state != S.STEP_STATE_WAITING or row.child_execution:
+                return
+            if error is not None:
+                self.engine.step_failed(unit, row, now(), {**error, "non_retryable": True})
+            else:
+                row.attempt_count += 1
+                self.engine.child_started(unit, row, child_id)
+
+        await self._transact([parent_id], change)
+        if child_id:
+            self._subworkflow_wake.set()
+
+
+def _check_etag(expected: str, actual: str) -> None:
+    if expected and expected != actual:
+        raise AbortedError(
+            "etag does not match: the resource changed since it was read",
+            reason="ETAG_MISMATCH",
+            metadata={"etag": actual},
+        )
+
+
+def _require_task(task_id: str, lease_id: str) -> None:
+    if not task_id or not lease_id:
+        raise InvalidArgumentError(
+            "task_id and lease_id are required",
+            field_violations=[FieldViolation("task_id", "required")],
+        )
+
+
+def _is_terminal_event(kind: int) -> bool:
+    return kind in (
+        execution_pb2.EVENT_TYPE_EXECUTION_SUCCEEDED,
+        execution_pb2.EVENT_TYPE_EXECUTION_FAILED,
+        execution_pb2.EVENT_TYPE_EXECUTION_CANCELLED,
+        execution_pb2.EVENT_TYPE_EXECUTION_TIMED_OUT,
+        execution_pb2.EVENT_TYPE_EXECUTION_COMPENSATED,
+    )

@@ -1,0 +1,1116 @@
+"""The scheduler's own tables and every query on them. No other service reads them.
+
+The journal is the source of truth: ``executions`` (one row per execution),
+``step_runs`` (checkpointed step state and outputs), ``attempts`` (one row per
+step attempt, which doubles as the SQL task queue), ``execution_events`` (the
+gapless, append-only event log) and ``human_tasks``. ``outbox`` holds tasks
+waiting to be copied to an external dispatch index (Redis Streams); it is
+written in the same transaction as the attempt, so the index can always be
+rebuilt from the journal.
+
+Concurrency: every transition of an execution runs in one transaction that
+first locks the execution's row (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+SQLite one writer at a time, serialised in-process). Transactions that touch
+several executions lock them in id order, and leasing skips executions that are
+locked (``SKIP LOCKED``), so pollers never wait on each other or deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import astuple, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from maestro.runtime.migrations import upgrade_to_head
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+ALEMBIC_VERSION_TABLE = "scheduler_alembic_version"
+
+metadata = MetaData()
+_TZ = DateTime(timezone=True)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("execution_id", String(26), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("workflow_id", String(63), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("definition_digest", String(64), nullable=False),
+    Column("creator", String(255), nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("create_time", _TZ, nullable=False),
+    Column("start_time", _TZ, nullable=True),
+    Column("end_time", _TZ, nullable=True),
+    Column("update_time", _TZ, nullable=False),
+    Column("expire_time", _TZ, nullable=True),
+    Column("timeout_ms", BigInteger, nullable=True),
+    Column("request_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("parent_execution_id", String(26), nullable=False),
+    Column("parent_step_id", String(255), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("last_event_sequence", BigInteger, nullable=False),
+    Column("completions", Integer, nullable=False),
+    Column("etag", String(32), nullable=False),
+    PrimaryKeyConstraint("execution_id", name="pk_executions"),
+    UniqueConstraint("tenant", "request_id", name="uq_executions_tenant_request_id"),
+    Index("ix_executions_tenant_create_time", "tenant", "create_time", "execution_id"),
+    Index("ix_executions_state_expire_time", "state", "expire_time"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("definition_digest", String(64), nullable=False),
+    Column("plan", LargeBinary, nullable=False),
+    Column("definition", LargeBinary, nullable=False),
+    Column("create_time", _TZ, nullable=False),
+    PrimaryKeyConstraint("definition_digest", name="pk_plans"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("execution_id", String(26), nullable=False),
+    Column("step_id", String(255), nullable=False),
+    # For a LOOP iteration: the loop's step id; "" for plan steps.
+    Column("parent_step", String(255), nullable=False),
+    Column("loop_index", Integer, nullable=False),
+    Column("type", SmallInteger, nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("input", Text, nullable=True),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("item", Text, nullable=True),
+    Column("start_time", _TZ, nullable=True),
+    Column("end_time", _TZ, nullable=True),
+    Column("next_attempt_time", _TZ, nullable=True),
+    Column("attempt_count", Integer, nullable=False),
+    Column("attempt_base", Integer, nullable=False),
+    # Why a SKIPPED step was skipped: `branch` (condition not taken; survives
+    # RetryExecution) or `ended` (the execution ended first; retried).
+    Column("skip_reason", String(16), nullable=False),
+    Column("human_task", String(64), nullable=False),
+    Column("child_execution", String(64), nullable=False),
+    Column("timer_fire_time", _TZ, nullable=True),
+    # Set while a DELAY timer is armed; cleared when it fires.
+    Column("timer_due", _TZ, nullable=True),
+    # Order of completion within the execution (compensation runs in reverse).
+    Column("completion_order", Integer, nullable=False),
+    PrimaryKeyConstraint("execution_id", "step_id", name="pk_step_runs"),
+    Index("ix_step_runs_timer_due", "timer_due"),
+    Index("ix_step_runs_type_state", "type", "state"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("task_id", String(320), nullable=False),
+    Column("execution_id", String(26), nullable=False),
+    Column("step_id", String(255), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("task_queue", String(63), nullable=False),
+    Column("handler", String(255), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("step_output", Text, nullable=True),
+    Column("labels", Text, nullable=False),
+    Column("timeout_ms", BigInteger, nullable=False),
+    Column("idempotency_key", String(320), nullable=False),
+    Column("schedule_time", _TZ, nullable=False),
+    # Not leasable before this (retry backoff).
+    Column("visible_time", _TZ, nullable=False),
+    Column("lease_id", String(32), nullable=False),
+    Column("lease_expire_time", _TZ, nullable=True),
+    Column("worker_identity", String(256), nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("start_time", _TZ, nullable=True),
+    Column("deadline", _TZ, nullable=True),
+    Column("end_time", _TZ, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("progress", Text, nullable=True),
+    Column("traceparent", String(64), nullable=False),
+    # The dispatch index's handle on the attempt while leased (Redis entry id).
+    Column("dispatch_ref", String(64), nullable=False),
+    PrimaryKeyConstraint("task_id", name="pk_attempts"),
+    Index("ix_attempts_queue_state_visible", "task_queue", "state", "visible_time"),
+    Index("ix_attempts_state_lease_expire", "state", "lease_expire_time"),
+    Index("ix_attempts_state_deadline", "state", "deadline"),
+    Index("ix_attempts_execution_step", "execution_id", "step_id"),
+)
+
+execution_events = Table(
+    "execution_events",
+    metadata,
+    Column("execution_id", String(26), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("type", SmallInteger, nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("time", _TZ, nullable=False),
+    Column("data", Text, nullable=False),
+    PrimaryKeyConstraint("execution_id", "sequence", name="pk_execution_events"),
+)
+
+human_tasks = Table(
+    "human_tasks",
+    metadata,
+    Column("task_id", String(26), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("execution_id", String(26), nullable=False),
+    Column("step_id", String(255), nullable=False),
+    Column("assignees", Text, nullable=False),
+    Column("form_schema", Text, nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("due_time", _TZ, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("completed_by", String(255), nullable=False),
+    Column("create_time", _TZ, nullable=False),
+    Column("update_time", _TZ, nullable=False),
+    Column("close_time", _TZ, nullable=True),
+    Column("etag", String(32), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    PrimaryKeyConstraint("task_id", name="pk_human_tasks"),
+    Index("ix_human_tasks_tenant_state_due", "tenant", "state", "due_time"),
+    Index("ix_human_tasks_execution", "execution_id"),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("tenant", String(63), nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("execution_id", String(26), nullable=False),
+    Column("create_time", _TZ, nullable=False),
+    PrimaryKeyConstraint("tenant", "method", "request_id", name="pk_requests"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("task_id", String(320), nullable=False),
+    Column("task_queue", String(63), nullable=False),
+    Column("visible_time", _TZ, nullable=False),
+    PrimaryKeyConstraint("task_id", name="pk_outbox"),
+    Index("ix_outbox_visible_time", "visible_time"),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+# -- rows -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ExecutionRow:
+    execution_id: str
+    tenant: str
+    workflow_id: str
+    version: str
+    alias: str
+    definition_digest: str
+    creator: str
+    state: int
+    inputs: str
+    outputs: str | None
+    error: str | None
+    create_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    update_time: datetime
+    expire_time: datetime | None
+    timeout_ms: int | None
+    request_id: str
+    request_hash: str
+    correlation_id: str
+    parent_execution_id: str
+    parent_step_id: str
+    labels: str
+    last_event_sequence: int
+    completions: int
+    etag: str
+
+
+@dataclass(slots=True)
+class StepRow:
+    execution_id: str
+    step_id: str
+    parent_step: str
+    loop_index: int
+    type: int
+    state: int
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    item: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    next_attempt_time: datetime | None = None
+    attempt_count: int = 0
+    attempt_base: int = 0
+    skip_reason: str = ""
+    human_task: str = ""
+    child_execution: str = ""
+    timer_fire_time: datetime | None = None
+    timer_due: datetime | None = None
+    completion_order: int = 0
+
+
+@dataclass(slots=True)
+class AttemptRow:
+    task_id: str
+    execution_id: str
+    step_id: str
+    attempt: int
+    kind: int
+    state: int
+    task_queue: str
+    handler: str
+    config: str
+    input: str
+    step_output: str | None
+    labels: str
+    timeout_ms: int
+    idempotency_key: str
+    schedule_time: datetime
+    visible_time: datetime
+    lease_id: str = ""
+    lease_expire_time: datetime | None = None
+    worker_identity: str = ""
+    deliveries: int = 0
+    start_time: datetime | None = None
+    deadline: datetime | None = None
+    end_time: datetime | None = None
+    error: str | None = None
+    progress: str | None = None
+    traceparent: str = ""
+    dispatch_ref: str = ""
+
+
+@dataclass(slots=True)
+class EventRow:
+    execution_id: str
+    sequence: int
+    type: int
+    subject: str
+    attempt: int
+    time: datetime
+    data: str
+
+
+@dataclass(slots=True)
+class HumanTaskRow:
+    task_id: str
+    tenant: str
+    execution_id: str
+    step_id: str
+    assignees: str
+    form_schema: str
+    instructions: str
+    state: int
+    due_time: datetime | None
+    result: str | None
+    completed_by: str
+    create_time: datetime
+    update_time: datetime
+    close_time: datetime | None
+    etag: str
+    request_id: str = ""
+    request_hash: str = ""
+
+
+_TIME_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _row(cls: type[Any], mapping: Mapping[str, Any] | RowMapping) -> Any:
+    times = _TIME_FIELDS.get(cls)
+    if times is None:
+        times = tuple(f.name for f in fields(cls) if "datetime" in str(f.type))
+        _TIME_FIELDS[cls] = times
+    values = {f.name: mapping[f.name] for f in fields(cls)}
+    for name in times:
+        values[name] = utc(values[name])
+    return cls(**values)
+
+
+def _values(row: Any) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+# -- the unit of work --------------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One execution loaded under its lock: the orchestrator mutates these
+    objects and records new ones; :meth:`Store.flush` writes the difference."""
+
+    execution: ExecutionRow
+    steps: dict[str, StepRow]
+    attempts: dict[str, AttemptRow] = field(default_factory=dict)
+    human_tasks: dict[str, HumanTaskRow] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
+    new_steps: set[str] = field(default_factory=set)
+    new_attempts: set[str] = field(default_factory=set)
+    new_human_tasks: set[str] = field(default_factory=set)
+    is_new: bool = False
+    close_human_tasks: bool = False
+    """Set when the execution ended: open human tasks are cancelled at flush."""
+    _snapshot: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+
+    def remember(self) -> None:
+        """Snapshots the loaded state, to find what changed at flush time."""
+        self._snapshot = {("execution", ""): astuple(self.execution)}
+        for key, step in self.steps.items():
+            self._snapshot[("step", key)] = astuple(step)
+        for key, attempt in self.attempts.items():
+            self._snapshot[("attempt", key)] = astuple(attempt)
+        for key, task in self.human_tasks.items():
+            self._snapshot[("human", key)] = astuple(task)
+
+    def changed(self, kind: str, key: str, row: Any) -> bool:
+        return self._snapshot.get((kind, key)) != astuple(row)
+
+    def add_step(self, step: StepRow) -> None:
+        self.steps[step.step_id] = step
+        self.new_steps.add(step.step_id)
+
+    def add_attempt(self, attempt: AttemptRow) -> None:
+        self.attempts[attempt.task_id] = attempt
+        self.new_attempts.add(attempt.task_id)
+
+    def add_human_task(self, task: HumanTaskRow) -> None:
+        self.human_tasks[task.task_id] = task
+        self.new_human_tasks.add(task.task_id)
+
+
+_ORDER: tuple[str, ...] = (
+    "executions",
+    "step_runs",
+    "attempts",
+    "human_tasks",
+    "execution_events",
+)
+
+
+@dataclass
+class _Changes:
+    """The rows to insert and update for a set of units, batched per table."""
+
+    inserts: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {t: [] for t in _ORDER}
+    )
+    updates: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {t: [] for t in _ORDER}
+    )
+
+    def collect(self, unit: Unit) -> None:
+        if unit.is_new:
+            self.inserts["executions"].append(_values(unit.execution))
+        elif unit.changed("execution", "", unit.execution):
+            self.updates["executions"].append(_values(unit.execution))
+        self._rows(unit, "step", "step_runs", unit.steps, unit.new_steps)
+        self._rows(unit, "attempt", "attempts", unit.attempts, unit.new_attempts)
+        self._rows(unit, "human", "human_tasks", unit.human_tasks, unit.new_human_tasks)
+        self.inserts["execution_events"].extend(_values(e) for e in unit.events)
+
+    def _rows(
+        self, unit: Unit, kind: str, table: str, rows: Mapping[str, Any], new: set[str]
+    ) -> None:
+        for key, row in rows.items():
+            if key in new:
+                self.inserts[table].append(_values(row))
+            elif unit.changed(kind, key, row):
+                self.updates[table].append(_values(row))
+
+    async def write(self, conn: AsyncConnection) -> None:
+        for name in _ORDER:
+            table = metadata.tables[name]
+            if self.inserts[name]:
+                await conn.execute(insert(table), self.inserts[name])
+            if self.updates[name]:
+                keys = [c.name for c in table.primary_key.columns]
+                statement = (
+                    update(table)
+                    .where(*(table.c[k] == bindparam(f"b_{k}") for k in keys))
+                    .values({c.name: bindparam(c.name) for c in table.c if c.name not in keys})
+                )
+                rows = [
+                    {**{f"b_{k}": v for k, v in r.items() if k in keys},
+                     **{k: v for k, v in r.items() if k not in keys}}
+                    for r in self.updates[name]
+                ]  # fmt: skip
+                await conn.execute(statement, rows)
+
+
+class StoreConflictError(Exception):
+    """A uniqueness constraint refused the write (a concurrent duplicate)."""
+
+
+# -- the store -----------------------------------------------------------------------
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    upgrade_to_head(connection, MIGRATIONS_DIR, ALEMBIC_VERSION_TABLE, "executions")
+
+
+class Store:
+    """Persistence of executions, steps, attempts, events and human tasks."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer; serialising writers here avoids lock upgrades
+        # failing with SQLITE_BUSY under concurrency.
+        self._writer = asyncio.Lock()
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to_head)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (committed on success, rolled back on error)."""
+        if self.is_sqlite:
+            async with self._writer, self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    # -- loading units ---------------------------------------------------------------
+
+    async def lock_executions(
+        self, conn: AsyncConnection, execution_ids: Iterable[str], *, skip_locked: bool = False
+    ) -> list[ExecutionRow]:
+        """Locks and returns the executions (in id order); with ``skip_locked``
+        executions locked by another transaction are left out."""
+        ids = sorted(set(execution_ids))
+        if not ids:
+            return []
+        query = select(executions).where(executions.c.execution_id.in_(ids))
+        query = query.order_by(executions.c.execution_id)
+        if not self.is_sqlite:
+            query = query.with_for_update(skip_locked=skip_locked)
+        rows = (await conn.execute(query)).mappings().all()
+        return [_row(ExecutionRow, r) for r in rows]
+
+    async def load_units(
+        self,
+        conn: AsyncConnection,
+        execution_ids: Iterable[str],
+        *,
+        skip_locked: bool = False,
+        with_active_attempts: bool = False,
+    ) -> dict[str, Unit]:
+        """Locks executions and loads their steps (and, when asked, their
+        scheduled or running attempts) into units."""
+        rows = await self.lock_executions(conn, execution_ids, skip_locked=skip_locked)
+        units = {r.execution_id: Unit(r, {}) for r in rows}
+        if not units:
+            return units
+        ids = list(units)
+        result = await conn.execute(select(step_runs).where(step_runs.c.execution_id.in_(ids)))
+        for mapping in result.mappings():
+            step = _row(StepRow, mapping)
+            units[step.execution_id].steps[step.step_id] = step
+        if with_active_attempts:
+            await self._load_attempts(
+                conn, units, and_(attempts.c.execution_id.in_(ids), attempts.c.state.in_((1, 2)))
+            )
+        for unit in units.values():
+            unit.remember()
+        return units
+
+    async def load_unit(
+        self, conn: AsyncConnection, execution_id: str, *, with_active_attempts: bool = False
+    ) -> Unit | None:
+        units = await self.load_units(
+            conn, [execution_id], with_active_attempts=with_active_attempts
+        )
+        return units.get(execution_id)
+
+    async def add_attempts(
+        self, conn: AsyncConnection, units: Mapping[str, Unit], task_ids: Sequence[str]
+    ) -> None:
+        """Loads the named attempts into their (already loaded) units."""
+        await self._load_attempts(conn, units, attempts.c.task_id.in_(list(task_ids)))
+        for unit in units.values():
+            for task_id, attempt in unit.attempts.items():
+                unit._snapshot.setdefault(("attempt", task_id), astuple(attempt))
+
+    async def _load_attempts(
+        self, conn: AsyncConnection, units: Mapping[str, Unit], where: Any
+    ) -> None:
+        result = await conn.execute(select(attempts).where(where))
+        for mapping in result.mappings():
+            attempt = _row(AttemptRow, mapping)
+            unit = units.get(attempt.execution_id)
+            if unit is not None and attempt.task_id not in unit.attempts:
+                unit.attempts[attempt.task_id] = attempt
+
+    async def load_human_task(self, conn: AsyncConnection, unit: Unit, task_id: str) -> None:
+        row = (
+            (await conn.execute(select(human_tasks).where(human_tasks.c.task_id == task_id)))
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            task = _row(HumanTaskRow, row)
+            unit.human_tasks[task_id] = task
+            unit._snapshot[("human", task_id)] = astuple(task)
+
+    async def load_open_human_tasks(self, conn: AsyncConnection, unit: Unit) -> None:
+        query = select(human_tasks).where(
+            human_tasks.c.execution_id == unit.execution.execution_id,
+            human_tasks.c.state.in_((1, 2)),
+        )
+        for mapping in (await conn.execute(query)).mappings():
+            task = _row(HumanTaskRow, mapping)
+            unit.human_tasks[task.task_id] = task
+            unit._snapshot[("human", task.task_id)] = astuple(task)
+
+    # -- writing units -----------------------------------------------------------------
+
+    async def flush(self, conn: AsyncConnection, units: Iterable[Unit]) -> None:
+        """Writes what the orchestrator changed, in a few batched statements."""
+        units = list(units)
+        changes = _Changes()
+        for unit in units:
+            changes.collect(unit)
+        await changes.write(conn)
+        for unit in units:
+            if unit.close_human_tasks:
+                await conn.execute(
+                    update(human_tasks)
+                    .where(
+                        human_tasks.c.execution_id == unit.execution.execution_id,
+                        human_tasks.c.state.in_((1, 2)),
+                    )
+                    .values(state=4, update_time=now(), close_time=now())
+                )
+                unit.close_human_tasks = False
+            unit.is_new = False
+            unit.new_steps.clear()
+            unit.new_attempts.clear()
+            unit.new_human_tasks.clear()
+            unit.events.clear()
+            unit.remember()
+
+    async def insert_outbox(self, conn: AsyncConnection, rows: Sequence[AttemptRow]) -> None:
+        if rows:
+            await conn.execute(
+                insert(outbox),
+                [
+                    {
+                        "task_id": r.task_id,
+                        "task_queue": r.task_queue,
+                        "visible_time": r.visible_time,
+                    }
+                    for r in rows
+                ],
+            )
+
+    # -- plans ---------------------------------------------------------------------------
+
+    async def get_plan(self, digest: str) -> tuple[bytes, bytes] | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(
+                    select(plans.c.plan, plans.c.definition).where(
+                        plans.c.definition_digest == digest
+                    )
+                )
+            ).first()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    async def put_plan(self, digest: str, plan: bytes, definition: bytes) -> None:
+        async with self.write() as conn:
+            exists = (
+                await conn.execute(
+                    select(plans.c.definition_digest).where(plans.c.definition_digest == digest)
+                )
+            ).first()
+            if exists is None:
+                await conn.execute(
+                    insert(plans).values(
+                        definition_digest=digest,
+                        plan=plan,
+                        definition=definition,
+                        create_time=now(),
+                    )
+                )
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def find_execution_by_request(
+        self, conn: AsyncConnection, tenant: str, request_id: str
+    ) -> ExecutionRow | None:
+        row = (
+            (
+                await conn.execute(
+                    select(executions).where(
+                        executions.c.tenant == tenant, executions.c.request_id == request_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _row(ExecutionRow, row)
+
+    async def find_request(
+        self, conn: AsyncConnection, tenant: str, method: str, request_id: str
+    ) -> tuple[str, str] | None:
+        """``(request_hash, execution_id)`` of a recorded request."""
+        row = (
+            await conn.execute(
+                select(requests.c.request_hash, requests.c.execution_id).where(
+                    requests.c.tenant == tenant,
+                    requests.c.method == method,
+                    requests.c.request_id == request_id,
+                )
+            )
+        ).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def record_request(
+        self,
+        conn: AsyncConnection,
+        *,
+        tenant: str,
+        method: str,
+        request_id: str,
+        request_hash: str,
+        execution_id: str,
+    ) -> None:
+        await conn.execute(
+            insert(requests).values(
+                tenant=tenant,
+                method=method,
+                request_id=request_id,
+                request_hash=request_hash,
+                execution_id=execution_id,
+                create_time=now(),
+            )
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get_execution(self, tenant: str, execution_id: str) -> ExecutionRow | None:
+        async with self.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(executions).where(
+                            executions.c.execution_id == execution_id,
+                            executions.c.tenant == tenant,
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _row(ExecutionRow, row)
+
+    async def execution_state(self, execution_id: str) -> tuple[str, int, int] | None:
+        """``(tenant, state, last_event_sequence)``, unlocked."""
+        async with self.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        executions.c.tenant, executions.c.state, executions.c.last_event_sequence
+                    ).where(executions.c.execution_id == execution_id)
+                )
+            ).first()
+        return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
+
+    async def get_timeline(self, execution_id: str) -> tuple[list[StepRow], list[AttemptRow]]:
+        async with self.read() as conn:
+            steps = [
+                _row(StepRow, m)
+                for m in (
+                    await conn.execute(
+                        select(step_runs).where(step_runs.c.execution_id == execution_id)
+                    )
+                ).mappings()
+            ]
+            tries = [
+                _row(AttemptRow, m)
+                for m in (
+                    await conn.execute(
+                        select(attempts)
+                        .where(attempts.c.execution_id == execution_id)
+                        .order_by(attempts.c.step_id, attempts.c.kind, attempts.c.attempt)
+                    )
+                ).mappings()
+            ]
+        return steps, tries
+
+    async def list_executions(
+        self, tenant: str, where: Any, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ExecutionRow]:
+        query = select(executions).where(executions.c.tenant == tenant)
+        if where is not None:
+            query = query.where(where)
+        if after is not None:
+            created, execution_id = after
+            query = query.where(
+                or_(
+                    executions.c.create_time < created,
+                    and_(
+                        executions.c.create_time == created,
+                        executions.c.execution_id < execution_id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            executions.c.create_time.desc(), executions.c.execution_id.desc()
+        ).limit(limit)
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_row(ExecutionRow, r) for r in rows]
+
+    async def list_events(self, execution_id: str, after: int, limit: int) -> list[EventRow]:
+        query = (
+            select(execution_events)
+            .where(
+                execution_events.c.execution_id == execution_id,
+                execution_events.c.sequence > after,
+            )
+            .order_by(execution_events.c.sequence)
+            .limit(limit)
+        )
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_row(EventRow, r) for r in rows]
+
+    async def get_human_task(self, tenant: str, task_id: str) -> HumanTaskRow | None:
+        async with self.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(human_tasks).where(
+                            human_tasks.c.task_id == task_id, human_tasks.c.tenant == tenant
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _row(HumanTaskRow, row)
+
+    async def list_human_tasks(
+        self, tenant: str, where: Any, offset: int, limit: int
+    ) -> list[HumanTaskRow]:
+        query = select(human_tasks).where(human_tasks.c.tenant == tenant)
+        if where is not None:
+            query = query.where(where)
+        query = (
+            query.order_by(
+                human_tasks.c.due_time.is_(None),
+                human_tasks.c.due_time,
+                human_tasks.c.create_time,
+                human_tasks.c.task_id,
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_row(HumanTaskRow, r) for r in rows]
+
+    # -- task queue ----------------------------------------------------------------------
+
+    async def leasable(
+        self, conn: AsyncConnection, task_queue: str, at: datetime, limit: int
+    ) -> list[tuple[str, str]]:
+        """``(task_id, execution_id)`` of tasks a worker could lease now: scheduled
+        and visible, or running under an expired lease. Unlocked candidates."""
+        scheduled = (
+            select(attempts.c.task_id, attempts.c.execution_id)
+            .where(
+                attempts.c.task_queue == task_queue,
+                attempts.c.state == 1,
+                attempts.c.visible_time <= at,
+            )
+            .order_by(attempts.c.visible_time)
+            .limit(limit)
+        )
+        rows = list((await conn.execute(scheduled)).all())
+        if len(rows) < limit:
+            expired = (
+                select(attempts.c.task_id, attempts.c.execution_id)
+                .where(
+                    attempts.c.task_queue == task_queue,
+                    attempts.c.state == 2,
+                    attempts.c.lease_expire_time < at,
+                )
+                .order_by(attempts.c.lease_expire_time)
+                .limit(limit - len(rows))
+            )
+            rows.extend((await conn.execute(expired)).all())
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def heartbeat(
+        self,
+        task_id: str,
+        lease_id: str,
+        at: datetime,
+        lease_expire_time: datetime,
+        progress: str | None,
+    ) -> int | None:
+        """Renews a current lease; returns the execution state, or None when the
+        lease is stale (superseded, finished, past its deadline, unknown)."""
+        async with self.write() as conn:
+            values: dict[str, Any] = {"lease_expire_time": lease_expire_time}
+            if progress is not None:
+                values["progress"] = progress
+            result = await conn.execute(
+                update(attempts)
+                .where(
+                    attempts.c.task_id == task_id,
+                    attempts.c.lease_id == lease_id,
+                    attempts.c.state == 2,
+                    or_(attempts.c.deadline.is_(None), attempts.c.deadline >= at),
+                )
+                .values(values)
+            )
+            if result.rowcount != 1:
+                return None
+            state = (
+                await conn.execute(
+                    select(executions.c.state)
+                    .select_from(
+                        executions.join(
+                            attempts, attempts.c.execution_id == executions.c.execution_id
+                        )
+                    )
+                    .where(attempts.c.task_id == task_id)
+                )
+            ).scalar_one()
+            return int(state)
+
+    async def attempt_rows(
+        self, conn: AsyncConnection, task_ids: Sequence[str]
+    ) -> list[AttemptRow]:
+        result = await conn.execute(select(attempts).where(attempts.c.task_id.in_(list(task_ids))))
+        return [_row(AttemptRow, m) for m in result.mappings()]
+
+    async def execution_by_id(self, execution_id: str) -> ExecutionRow | None:
+        """Any tenant's execution (for the scheduler's own background work)."""
+        async with self.read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(executions).where(executions.c.execution_id == execution_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _row(ExecutionRow, row)
+
+    async def waiting_subworkflows(self, limit: int) -> list[tuple[str, str, str]]:
+        """``(execution_id, step_id, child_execution)`` of waiting SUBWORKFLOW steps."""
+        async with self.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        step_runs.c.execution_id, step_runs.c.step_id, step_runs.c.child_execution
+                    )
+                    .where(step_runs.c.type == 5, step_runs.c.state == 5)
+                    .limit(limit)
+                )
+            ).all()
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def attempt_execution(self, task_id: str) -> str | None:
+        async with self.read() as conn:
+            value = (
+                await conn.execute(
+                    select(attempts.c.execution_id).where(attempts.c.task_id == task_id)
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    # -- timers --------------------------------------------------------------------------
+
+    async def due_work(self, at: datetime, limit: int) -> dict[str, set[str]]:
+        """Executions with something due, by kind: ``delay`` (timers),
+        ``deadline`` (attempts past their deadline), ``expire`` (executions past
+        their expire_time), ``lease`` (expired leases of cancelling or finished
+        executions)."""
+        due: dict[str, set[str]] = {"delay": set(), "deadline": set(), "expire": set()}
+        async with self.read() as conn:
+            for row in await conn.execute(
+                select(step_runs.c.execution_id).where(step_runs.c.timer_due <= at).limit(limit)
+            ):
+                due["delay"].add(str(row[0]))
+            for row in await conn.execute(
+                select(attempts.c.execution_id)
+                .where(attempts.c.state == 2, attempts.c.deadline < at)
+                .limit(limit)
+            ):
+                due["deadline"].add(str(row[0]))
+            for row in await conn.execute(
+                select(executions.c.execution_id)
+                .where(executions.c.state.in_((1, 2, 5)), executions.c.expire_time < at)
+                .limit(limit)
+            ):
+                due["expire"].add(str(row[0]))
+            for row in await conn.execute(
+                select(attempts.c.execution_id)
+                .select_from(
+                    attempts.join(executions, attempts.c.execution_id == executions.c.execution_id)
+                )
+                .where(
+                    attempts.c.state == 2,
+                    attempts.c.lease_expire_time < at,
+                    executions.c.state != 2,
+                )
+                .limit(limit)
+            ):
+                due["deadline"].add(str(row[0]))
+        return due
+
+    async def next_visible(self, task_queue: str, at: datetime) -> datetime | None:
+        """When the next scheduled task of the queue becomes visible, or the next
+        running lease expires (for long polls to wake up in time)."""
+        async with self.read() as conn:
+            first = (
+                await conn.execute(
+                    select(func.min(attempts.c.visible_time)).where(
+                        attempts.c.task_queue == task_queue,
+                        attempts.c.state == 1,
+                        attempts.c.visible_time > at,
+                    )
+                )
+            ).scalar()
+            lease = (
+                await conn.execute(
+                    select(func.min(attempts.c.lease_expire_time)).where(
+                        attempts.c.task_queue == task_queue,
+                        attempts.c.state == 2,
+                    )
+                )
+            ).scalar()
+        times = [utc(t) for t in (first, lease) if t is not None]
+        return min(t for t in times if t is not None) if times else None
+
+    # -- outbox (external dispatch index) ------------------------------------------------
+
+    async def take_outbox(self, at: datetime, limit: int) -> list[tuple[str, str]]:
+        async with self.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.task_id, outbox.c.task_queue)
+                    .where(outbox.c.visible_time <= at)
+                    .order_by(outbox.c.visible_time)
+                    .limit(limit)
+                )
+            ).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def delete_outbox(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            async with self.write() as conn:
+                await conn.execute(delete(outbox).where(outbox.c.task_id.in_(list(task_ids))))
+
+    async def stale_scheduled(self, before: datetime, limit: int) -> list[tuple[str, str]]:
+        """Scheduled, visible tasks never leased since ``before``: the dispatch
+        index may have lost them (reconciliation re-publishes them)."""
+        async with self.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(attempts.c.task_id, attempts.c.task_queue)
+                    .where(attempts.c.state == 1, attempts.c.visible_time < before)
+                    .limit(limit)
+                )
+            ).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def set_visible(self, task_ids: Sequence[str], at: datetime) -> None:
+        if task_ids:
+            async with self.write() as conn:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.task_id.in_(list(task_ids)), attempts.c.state == 1)
+                    .values(visible_time=at)
+                )
+
+
+__all__ = [
+    "AttemptRow",
+    "EventRow",
+    "ExecutionRow",
+    "HumanTaskRow",
+    "StepRow",
+    "Store",
+    "Unit",
+]
