@@ -1,27 +1,36 @@
-"""List requests: page sizes, opaque page tokens (AIP-158) and the workflow
-filter language (a subset of AIP-160).
+"""List requests: page sizes and page tokens (AIP-158, shared through
+``maestro.runtime.paging``) and the workflow filter language (a subset of
+AIP-160).
 
-A page token is URL-safe base64 of JSON ``{"k": <last sort key>, "q": <query
-hash>}``. Listings are keyset-paginated on the sort key, so a page never repeats
-or skips an item because something was inserted since the previous page. The
-query hash binds a token to the query it came from: reusing it with another
-filter (or another parent, tenant or ``show_deleted``) is INVALID_PAGE_TOKEN.
+Registry listings page 50 items by default and at most 500. Each list's token
+carries its own sort key, checked here: ``(update_time, workflow_id)`` for
+workflows, ``seq`` for versions, the name for templates.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from maestro.runtime import paging
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError
+from maestro.runtime.paging import decode_page_token, encode_page_token, query_hash
 from maestro.services.registry.store import WorkflowQuery
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "decode_page_token",
+    "encode_page_token",
+    "name_page_key",
+    "page_size",
+    "parse_workflow_filter",
+    "query_hash",
+    "version_page_key",
+    "workflow_page_key",
+]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -47,39 +56,7 @@ _TOKEN = re.compile(
 
 def page_size(requested: int) -> int:
     """0 means the default (50); above 500 is coerced to 500; negative is an error."""
-    if requested < 0:
-        raise InvalidArgumentError(
-            f"page_size must not be negative, got {requested}",
-            field_violations=[FieldViolation("page_size", "must be >= 0")],
-        )
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def query_hash(*parts: object) -> str:
-    """A short digest of everything that must match between pages."""
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def encode_page_token(key: Sequence[Any], query: str) -> str:
-    """An opaque token for the page after the item whose sort key is ``key``."""
-    raw = json.dumps({"k": list(key), "q": query}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str, query: str) -> list[Any]:
-    """The sort key inside ``token``; INVALID_PAGE_TOKEN when the token is
-    malformed or belongs to another query."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise _bad_token("page_token is malformed") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("k"), list):
-        raise _bad_token("page_token is malformed")
-    if payload.get("q") != query:
-        raise _bad_token("page_token belongs to another query: repeat the first call's fields")
-    return list(payload["k"])
+    return paging.page_size(requested, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
 
 
 def workflow_page_key(token: str, query: str) -> tuple[datetime, str] | None:
@@ -91,9 +68,9 @@ def workflow_page_key(token: str, query: str) -> tuple[datetime, str] | None:
         when, workflow_id = key
         parsed = datetime.fromisoformat(when)
     except (TypeError, ValueError) as exc:
-        raise _bad_token("page_token is malformed") from exc
+        raise paging.bad_page_token() from exc
     if parsed.tzinfo is None or not isinstance(workflow_id, str):
-        raise _bad_token("page_token is malformed")
+        raise paging.bad_page_token()
     return parsed, workflow_id
 
 
@@ -103,7 +80,7 @@ def version_page_key(token: str, query: str) -> int | None:
         return None
     key = decode_page_token(token, query)
     if len(key) != 1 or not isinstance(key[0], int) or isinstance(key[0], bool):
-        raise _bad_token("page_token is malformed")
+        raise paging.bad_page_token()
     return int(key[0])
 
 
@@ -113,16 +90,8 @@ def name_page_key(token: str, query: str) -> str | None:
         return None
     key = decode_page_token(token, query)
     if len(key) != 1 or not isinstance(key[0], str):
-        raise _bad_token("page_token is malformed")
+        raise paging.bad_page_token()
     return str(key[0])
-
-
-def _bad_token(message: str) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        message,
-        reason="INVALID_PAGE_TOKEN",
-        field_violations=[FieldViolation("page_token", message)],
-    )
 
 
 @dataclass(frozen=True, slots=True)

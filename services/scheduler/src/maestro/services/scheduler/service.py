@@ -359,7 +359,7 @@ class Scheduler:
             },
         )
         return pb.StartExecutionResponse(
-            execution=await self._full(row.tenant, execution_id), created=True
+            execution=await self.full_view(row.tenant, execution_id), created=True
         )
 
     async def _replay_start(
@@ -375,12 +375,12 @@ class Scheduler:
                 metadata={"request_id": request_id},
             )
         return pb.StartExecutionResponse(
-            execution=await self._full(tenant, row.execution_id), created=False
+            execution=await self.full_view(tenant, row.execution_id), created=False
         )
 
     # -- reads -------------------------------------------------------------------------------------
 
-    async def _full(self, tenant: str, execution_id: str) -> execution_pb2.Execution:
+    async def full_view(self, tenant: str, execution_id: str) -> execution_pb2.Execution:
         row = await self.store.get_execution(tenant, execution_id)
         if row is None:
             raise _not_found(execution_id)
@@ -397,7 +397,7 @@ class Scheduler:
             if row is None:
                 raise _not_found(execution_id)
             return views.execution_message(row)
-        return await self._full(tenant, execution_id)
+        return await self.full_view(tenant, execution_id)
 
     async def _existing(self, execution_id: str) -> ExecutionRow:
         row = await self.store.get_execution(tenant_of(), execution_id)
@@ -431,7 +431,7 @@ class Scheduler:
         tenant = tenant_of()
         digest = request_hash(request)
         if await self._replayed("CancelExecution", request.request_id, digest):
-            return await self._full(tenant, execution_id)
+            return await self.full_view(tenant, execution_id)
         await self._existing(execution_id)
         by = subject_of()
 
@@ -451,7 +451,7 @@ class Scheduler:
             await self._record(txn, request.request_id, "CancelExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
-        return await self._full(tenant, execution_id)
+        return await self.full_view(tenant, execution_id)
 
     async def _record(
         self, txn: Txn, request_id: str, method: str, digest: str, execution_id: str
@@ -472,7 +472,7 @@ class Scheduler:
         tenant = tenant_of()
         digest = request_hash(request)
         if await self._replayed("RetryExecution", request.request_id, digest):
-            return await self._full(tenant, execution_id)
+            return await self.full_view(tenant, execution_id)
         await self._existing(execution_id)
         by = subject_of()
 
@@ -496,7 +496,7 @@ class Scheduler:
             await self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
-        return await self._full(tenant, execution_id)
+        return await self.full_view(tenant, execution_id)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -817,6 +817,8 @@ class Scheduler:
                     metadata={"request_id": request.request_id},
                 )
             return views.human_task_message(row)
+        if row.state not in (1, 2):
+            raise _task_closed(request.name, row.state)
         assignees = loads(row.assignees) or []
         allowed = {principal.subject, *(f"role:{r}" for r in principal.roles)}
         if assignees and not allowed & set(assignees) and "admin" not in principal.roles:
@@ -847,11 +849,7 @@ class Scheduler:
             task = unit.human_tasks[task_id]
             _check_etag(request.etag, task.etag)
             if task.state not in (1, 2):
-                raise FailedPreconditionError(
-                    f"human task {request.name} is {execution_pb2.HumanTaskState.Name(task.state)}",
-                    reason="EXECUTION_STATE_CONFLICT",
-                    metadata={"state": execution_pb2.HumanTaskState.Name(task.state)},
-                )
+                raise _task_closed(request.name, task.state)
             task.request_id = request.request_id
             task.request_hash = digest
             self.engine.complete_human_task(
@@ -1016,6 +1014,15 @@ def _check_etag(expected: str, actual: str) -> None:
             reason="ETAG_MISMATCH",
             metadata={"etag": actual},
         )
+
+
+def _task_closed(name: str, state: int) -> FailedPreconditionError:
+    label = execution_pb2.HumanTaskState.Name(state)
+    return FailedPreconditionError(
+        f"human task {name} is {label}",
+        reason="EXECUTION_STATE_CONFLICT",
+        metadata={"state": label},
+    )
 
 
 def _require_task(task_id: str, lease_id: str) -> None:
