@@ -14,6 +14,7 @@ from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 # Which peer addresses each service's settings take (setting name -> peer).
 PEERS: dict[str, dict[str, str]] = {
     "registry": {"compiler_address": "compiler"},
+    "scheduler": {"registry_address": "registry"},
     "executor": {"scheduler_address": "scheduler"},
     "gateway": {f"{svc}_address": svc for svc in GRPC_SERVICES},
 }

@@ -1,8 +1,19 @@
-"""Settings of the executor service (environment prefix ``MAESTRO_EXECUTOR_``)."""
+"""Settings of the executor service (environment prefix ``MAESTRO_EXECUTOR_``).
+
+Handler secrets are the one thing read from the environment outside these
+settings: ``secret://<name>`` references resolve from ``MAESTRO_SECRET_<NAME>``
+variables (see :mod:`maestro.services.executor.secrets`), through
+:func:`secret_environment`, which is the only place that hands the
+environment out.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
 from pydantic_settings import SettingsConfigDict
 
 from maestro.runtime.settings import (
@@ -11,6 +22,9 @@ from maestro.runtime.settings import (
     ServiceSettings,
     default_address,
 )
+
+TaskQueueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]{1,63}$")]
+"""A task queue name as PollTasks accepts it."""
 
 
 class ExecutorSettings(ServiceSettings):
@@ -25,5 +39,48 @@ class ExecutorSettings(ServiceSettings):
     scheduler_address: str = Field(
         default_address("scheduler"), description="host:port of the scheduler's task queues."
     )
-    task_queues: tuple[str, ...] = Field(("default",), description="Task queues to poll.")
-    concurrency: int = Field(8, ge=1, description="Most step tasks run at once.")
+    task_queues: tuple[TaskQueueName, ...] = Field(
+        ("default",), min_length=1, description="Task queues to poll."
+    )
+    concurrency: int = Field(
+        8, ge=1, description="Most step tasks run at once, across all task queues."
+    )
+    identity: str = Field(
+        "",
+        max_length=256,
+        description="Worker identity sent with PollTasks; empty means "
+        "`executor-<hostname>/pid-<pid>`.",
+    )
+    poll_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Long-poll wait of PollTasks; the call's gRPC deadline is 5 s longer.",
+    )
+    report_retry_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long CompleteTask/FailTask are retried while the scheduler is "
+        "unavailable before the result is dropped (the lease then expires and the task "
+        "is delivered again).",
+    )
+    http_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Default timeout of the `http` handler's requests when the step sets "
+        "none; never past the task deadline.",
+    )
+    stop_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="On shutdown, how long in-flight tasks may finish before they are "
+        "cancelled (their leases then expire and the scheduler delivers them again).",
+    )
+
+
+def secret_environment() -> Mapping[str, str]:
+    """The process environment, where ``secret://`` references resolve.
+
+    A live view, so variables set after start-up are seen.
+    """
+    return os.environ

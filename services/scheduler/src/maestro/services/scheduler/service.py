@@ -564,7 +564,9 @@ class Scheduler:
 
     # -- task queue --------------------------------------------------------------------------------
 
-    async def poll_tasks(self, request: pb.PollTasksRequest) -> list[task_pb2.StepTask]:
+    async def poll_tasks(
+        self, request: pb.PollTasksRequest, *, abandoned: Callable[[], bool] = lambda: False
+    ) -> list[task_pb2.StepTask]:
         queue = request.task_queue or "default"
         if not _QUEUE.match(queue):
             raise InvalidArgumentError(
@@ -584,7 +586,7 @@ class Scheduler:
         limit = request.max_tasks or 1
         wait = min(request.wait.ToTimedelta().total_seconds(), self.max_poll_wait)
         deadline = asyncio.get_running_loop().time() + max(0.0, wait)
-        while True:
+        while not abandoned():
             candidates = await self.dispatch.candidates(queue, limit)
             if candidates:
                 tasks = await self._lease(queue, request.worker_identity, candidates)
@@ -596,6 +598,7 @@ class Scheduler:
                 self.metrics.polled(queue, 0)
                 return []
             await self.dispatch.wait(queue, remaining)
+        return []
 
     async def _lease(
         self, queue: str, worker: str, candidates: Sequence[tuple[str, str, str]]

@@ -86,7 +86,11 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
     async def PollTasks(
         self, request: pb.PollTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.PollTasksResponse:
-        return pb.PollTasksResponse(tasks=await self._scheduler.poll_tasks(request))
+        # A worker that gave up on its poll must not be handed leases it will
+        # never see (they would only come back after the lease time).
+        return pb.PollTasksResponse(
+            tasks=await self._scheduler.poll_tasks(request, abandoned=context.cancelled)
+        )
 
     async def HeartbeatTask(
         self, request: pb.HeartbeatTaskRequest, context: grpc.aio.ServicerContext
