@@ -419,3 +419,24 @@ async def test_list_filters_and_pages(mesh: Mesh) -> None:
     with pytest.raises(InvalidArgumentError) as bad:
         await mesh.scheduler_client.list_executions(pb.ListExecutionsRequest(filter="colour = red"))
     assert bad.value.reason == "INVALID_FILTER"
+
+
+async def test_a_failing_input_mapping_is_journaled_as_the_step_failure(mesh: Mesh) -> None:
+    await mesh.publish(
+        """
+name: badmap
+inputSchema: {type: object, properties: {items: {type: array, items: {type: integer}}}}
+steps:
+  - {id: pick, type: task, handler: echo, timeout: 5s, input: {first: "inputs.items[5]"}}
+  - {id: after, type: task, handler: noop, needs: [pick], timeout: 5s}
+""",
+        "badmap",
+    )
+    execution = await mesh.run("badmap", {"items": [1]})
+    assert execution.state == X.EXECUTION_STATE_FAILED
+    assert execution.error.code == "INPUT_EVALUATION_FAILED"
+    assert execution.error.step_id == "pick"
+    assert states(execution) == {"pick": "FAILED", "after": "SKIPPED"}
+    failed = [e for e in await mesh.events(execution.name) if e.type == E.EVENT_TYPE_STEP_FAILED]
+    assert [e.subject for e in failed] == ["pick"]
+    assert failed[0].data["code"] == "INPUT_EVALUATION_FAILED"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from maestro.cli import mesh_cli, workflows
+from maestro.cli import executions_cli, mesh_cli, workflows
 from maestro.cli.mesh import SERVICES, grpc_address, load_settings
 from maestro.cli.up import EnvoyOptions, run_up, service_status, status_table
 from maestro.runtime.server import serve_until_signal
@@ -23,6 +23,9 @@ app = typer.Typer(
 )
 
 app.add_typer(workflows.app, name="workflows")
+app.command("run")(executions_cli.run_workflow)
+app.add_typer(executions_cli.executions_app, name="executions")
+app.add_typer(executions_cli.human_tasks_app, name="human-tasks")
 app.add_typer(mesh_cli.app, name="mesh")
 app.command("certs")(mesh_cli.certs)
 

@@ -16,9 +16,18 @@ from rich.table import Table
 from rich.text import Text
 
 from maestro.common.v1 import diagnostic_pb2, diff_pb2
+from maestro.common.v1 import workflow_pb2 as common_workflow_pb2
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.compiler.v1 import simulation_pb2
 from maestro.registry.v1 import workflow_pb2 as resources
+from maestro.runtime.cloudevents import (
+    HUMAN_TASK_PREFIX,
+    duration_between,
+    enum_name,
+    execution_state,
+    resource_id,
+    step_state,
+)
 from maestro.runtime.errors import (
     AbortedError,
     AlreadyExistsError,
@@ -30,10 +39,11 @@ from maestro.runtime.errors import (
     UnavailableError,
 )
 from maestro.runtime.problem import problem
+from maestro.scheduler.v1 import execution_pb2
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of ``maestro workflows ...``."""
+    """Exit codes of the API commands (``maestro workflows|run|executions ...``)."""
 
     OK = 0
     FAILED = 1
@@ -45,6 +55,10 @@ class ExitCode(enum.IntEnum):
     """Already exists, stale etag, frozen workflow, semver bump required."""
     UNAVAILABLE = 5
     """A service did not answer in time."""
+    CANCELLED = 6
+    """The followed execution ended CANCELLED."""
+    TIMED_OUT = 7
+    """The followed execution ended TIMED_OUT."""
 
 
 EXIT_CODES_HELP = (
@@ -305,3 +319,144 @@ def print_simulation(console: Console, result: compiler_pb.SimulateWorkflowRespo
         f" in {_seconds(result.total_duration)}, estimated cost {result.total_cost_cents:.2f} cents"
     )
     console.print(summary)
+
+
+_STATE_STYLES = {
+    "SUCCEEDED": "green",
+    "COMPENSATED": "green",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "COMPENSATION_FAILED": "red",
+    "CANCELLED": "yellow",
+    "CANCELLING": "yellow",
+    "RETRYING": "yellow",
+    "RUNNING": "cyan",
+    "WAITING": "magenta",
+    "OPEN": "cyan",
+    "ESCALATED": "yellow",
+    "COMPLETED": "green",
+}
+
+
+def state_text(state: str) -> Text:
+    """A state name, coloured by outcome."""
+    return Text(state, style=_STATE_STYLES.get(state, ""))
+
+
+def _duration(message: Any) -> str:
+    if message.HasField("start_time") and message.HasField("end_time"):
+        return duration_between(message.start_time, message.end_time)
+    return "-"
+
+
+def execution_table(execution: execution_pb2.Execution) -> Table:
+    """One execution's summary as a two-column table."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    version = execution.version + (f" ({execution.alias})" if execution.alias else "")
+    rows: list[tuple[str, str | Text]] = [
+        ("id", resource_id(execution.name)),
+        ("workflow", execution.workflow.removeprefix("workflows/")),
+        ("version", version or "-"),
+        ("state", state_text(execution_state(execution.state))),
+        ("creator", execution.creator or "-"),
+        ("created", _timestamp(execution, "create_time")),
+        ("started", _timestamp(execution, "start_time")),
+        ("ended", _timestamp(execution, "end_time")),
+        ("duration", _duration(execution)),
+    ]
+    if execution.correlation_id:
+        rows.append(("correlation", execution.correlation_id))
+    if execution.labels:
+        rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(execution.labels.items()))))
+    if execution.parent_execution:
+        rows.append(("parent", f"{execution.parent_execution} ({execution.parent_step_id})"))
+    if execution.HasField("error"):
+        where = f" (step {execution.error.step_id})" if execution.error.step_id else ""
+        rows.append(("error", Text(f"{execution.error.code}{where}: {execution.error.message}")))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def timeline_table(steps: Sequence[execution_pb2.StepRun]) -> Table:
+    """The step timeline: state, attempts, start and duration of each step."""
+    table = Table(title="steps")
+    for column in ("step", "type", "state", "attempts", "started", "duration", "error"):
+        table.add_column(column, overflow="fold")
+    for step in steps:
+        attempts = str(len(step.attempts)) if step.attempts else "-"
+        if step.cache_hit:
+            attempts = "cached"
+        redelivered = sum(max(a.deliveries - 1, 0) for a in step.attempts)
+        if redelivered:
+            attempts += f" (+{redelivered} redelivered)"
+        error = f"{step.error.code}: {step.error.message}" if step.HasField("error") else ""
+        failed = [a for a in step.attempts if a.HasField("error")]
+        if not error and failed:  # retried past it: say why the retries happened
+            error = f"attempt {failed[-1].attempt}: {failed[-1].error.code}"
+        table.add_row(
+            step.step_id,
+            enum_name(common_workflow_pb2.StepType, step.type, "STEP_TYPE_").lower(),
+            state_text(step_state(step.state)),
+            attempts,
+            _timestamp(step, "start_time"),
+            _duration(step),
+            error,
+        )
+    return table
+
+
+def executions_table(executions: Sequence[execution_pb2.Execution]) -> Table:
+    table = Table(title="executions")
+    for column in ("id", "workflow", "version", "state", "created", "duration"):
+        table.add_column(column, overflow="fold")
+    for e in executions:
+        table.add_row(
+            resource_id(e.name),
+            e.workflow.removeprefix("workflows/"),
+            e.version or "-",
+            state_text(execution_state(e.state)),
+            _timestamp(e, "create_time"),
+            _duration(e),
+        )
+    return table
+
+
+def human_task_state(value: int) -> str:
+    """``OPEN`` for ``HUMAN_TASK_STATE_OPEN``."""
+    return enum_name(execution_pb2.HumanTaskState, value, "HUMAN_TASK_STATE_")
+
+
+def human_tasks_table(tasks: Sequence[execution_pb2.HumanTask]) -> Table:
+    table = Table(title="human tasks")
+    for column in ("id", "execution", "step", "state", "assignees", "due"):
+        table.add_column(column, overflow="fold")
+    for task in tasks:
+        table.add_row(
+            resource_id(task.name, HUMAN_TASK_PREFIX),
+            resource_id(task.execution),
+            task.step_id,
+            state_text(human_task_state(task.state)),
+            ", ".join(task.assignees) or "-",
+            _timestamp(task, "due_time"),
+        )
+    return table
+
+
+def event_text(event: dict[str, Any]) -> Text:
+    """One CloudEvent (as :func:`maestro.runtime.cloudevents.cloudevent`
+    renders it) as a progress line: time, sequence, type, step, attempt, data."""
+    kind = str(event.get("type", "")).removeprefix("dev.maestro.")
+    text = Text(f"{str(event.get('time', ''))[11:23]:<12} ", style="dim")
+    text.append(f"#{event.get('id', '?'):<4} ")
+    outcome = kind.rsplit(".", 1)[-1].upper()
+    text.append(f"{kind:<32}", style=_STATE_STYLES.get(outcome, "bold"))
+    if event.get("subject"):
+        text.append(f" {event['subject']}", style="bold")
+    if event.get("attempt"):
+        text.append(f" attempt {event['attempt']}")
+    if event.get("data"):
+        text.append(f"  {json.dumps(event['data'], separators=(',', ':'))}", style="dim")
+    return text

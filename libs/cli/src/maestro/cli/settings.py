@@ -10,7 +10,8 @@ from maestro.runtime.settings import default_address
 
 
 class CliSettings(BaseSettings):
-    """Where ``maestro workflows ...`` sends its gRPC calls, and as whom."""
+    """Where the API commands (``maestro workflows|run|executions|human-tasks``)
+    send their gRPC calls, and as whom."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_CLI_", extra="ignore", frozen=True)
 
@@ -19,6 +20,9 @@ class CliSettings(BaseSettings):
     )
     compiler_address: str = Field(
         default_address("compiler"), description="host:port of the compiler service."
+    )
+    scheduler_address: str = Field(
+        default_address("scheduler"), description="host:port of the scheduler service."
     )
     timeout_seconds: float = Field(10.0, gt=0, description="Deadline of each call.")
     tenant: str = Field("default", description="Tenant the commands act in.")

@@ -13,6 +13,7 @@ inside the call's deadline, and under a channel-wide retry budget (throttling).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.grpc import _aio_client as _otel_aio
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -86,10 +88,12 @@ def retry_service_config(
     return json.dumps(config)
 
 
-class _ContextInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
-):
-    """Adds request id, caller service and identity to every outgoing call."""
+class _ContextInterceptor:
+    """Adds request id, caller service and identity to every outgoing call.
+
+    grpc.aio files each channel interceptor under one call kind only, so the
+    concrete interceptors below are one per kind, sharing this logic.
+    """
 
     def __init__(self, caller: str) -> None:
         self._caller = caller
@@ -107,11 +111,48 @@ class _ContextInterceptor(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+class _UnaryContextInterceptor(_ContextInterceptor, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _StreamContextInterceptor(_ContextInterceptor, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
+
+
+class _CancellableTracingInterceptor(_otel_aio.UnaryUnaryAioClientInterceptor):
+    """OpenTelemetry's unary interceptor awaits the call's status inside the
+    interceptor chain, so cancelling the caller's task left the RPC running on
+    the server (a worker's abandoned long poll could still lease tasks). This
+    cancels the underlying call when the wait is cancelled."""
+
+    async def _wrap_unary_response(self, continuation: Any, span: Any) -> Any:
+        started: list[Any] = []
+
+        async def tracked() -> Any:
+            call = await continuation()
+            started.append(call)
+            return call
+
+        try:
+            return await super()._wrap_unary_response(tracked, span)
+        except asyncio.CancelledError:
+            for call in started:
+                call.cancel()
+            raise
+
+
+def _tracing_interceptors(tracer_provider: TracerProvider | None) -> list[Any]:
+    interceptors: list[Any] = []
+    for original in aio_client_interceptors(tracer_provider=tracer_provider):
+        interceptor = original
+        if type(original) is _otel_aio.UnaryUnaryAioClientInterceptor:
+            interceptor = object.__new__(_CancellableTracingInterceptor)
+            interceptor.__dict__.update(vars(original))
+        interceptors.append(interceptor)
+    return interceptors
 
 
 def service_authority(service: str) -> str:
@@ -174,8 +215,9 @@ def open_channel(
         ("grpc.max_send_message_length", max_message_bytes),
     ]
     interceptors: list[Any] = [
-        *aio_client_interceptors(tracer_provider=tracer_provider),
-        _ContextInterceptor(caller),
+        *_tracing_interceptors(tracer_provider),
+        _UnaryContextInterceptor(caller),
+        _StreamContextInterceptor(caller),
     ]
     if authority is None:
         peer = _peer_of(services)

@@ -43,6 +43,7 @@ from maestro.services.gateway.bodies import (
 )
 from maestro.services.gateway.clients import Clients
 from maestro.services.gateway.config import GatewaySettings
+from maestro.services.gateway.executions import executions_router
 from maestro.services.gateway.identity import principal_from_headers
 from maestro.services.gateway.openapi import install_docs, install_openapi
 from maestro.services.gateway.workflows import workflows_router
@@ -233,6 +234,9 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(workflows_router(clients))
+    app.include_router(
+        executions_router(clients.scheduler, keepalive_seconds=settings.sse_keepalive_seconds)
+    )
     install_openapi(app)
     install_docs(app)
     return app

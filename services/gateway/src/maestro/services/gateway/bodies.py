@@ -1,4 +1,5 @@
-"""Request bodies: the size cap, and workflow definition documents.
+"""Request bodies: the size cap, workflow definition documents, and the
+conversion of JSON body values to proto values.
 
 A definition document is sent as the body itself, JSON or YAML, and forwarded
 byte for byte to the registry/compiler (which report syntax errors with line and
@@ -9,9 +10,11 @@ into.
 from __future__ import annotations
 
 import email.message
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from google.protobuf import duration_pb2, struct_pb2
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -166,3 +169,31 @@ def line_and_column(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, column
+
+
+def duration_value(value: str | None, field: str) -> duration_pb2.Duration | None:
+    """A proto JSON duration (``1.5s``) from a body field; None stays None.
+
+    Raises:
+        InvalidArgumentError: not a duration; ``field`` names it.
+    """
+    if value is None:
+        return None
+    duration = duration_pb2.Duration()
+    try:
+        duration.FromJsonString(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            f"{field} must be a duration such as 1.5s, got {value!r}",
+            field_violations=[FieldViolation(field, "expected a duration like `1.5s`")],
+        ) from exc
+    return duration
+
+
+def struct_value(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    """A ``google.protobuf.Struct`` from a JSON object; None stays None."""
+    if value is None:
+        return None
+    result = struct_pb2.Struct()
+    result.update(value)
+    return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from maestro.runtime.clients import CompilerClient, RegistryClient, open_channel
+from maestro.runtime.clients import CompilerClient, RegistryClient, SchedulerClient, open_channel
 from maestro.services.gateway.config import GatewaySettings
 
 CALLER = "gateway"
@@ -19,6 +19,7 @@ class Clients:
 
     registry: RegistryClient
     compiler: CompilerClient
+    scheduler: SchedulerClient
     channels: tuple[grpc.aio.Channel, ...]
 
     @classmethod
@@ -36,6 +37,12 @@ class Clients:
             services=CompilerClient.SERVICES,
             tracer_provider=tracer_provider,
         )
+        scheduler_channel = open_channel(
+            settings.scheduler_address,
+            caller=CALLER,
+            services=SchedulerClient.SERVICES,
+            tracer_provider=tracer_provider,
+        )
         timeout = settings.client_timeout_seconds
         return cls(
             registry=RegistryClient(
@@ -44,7 +51,10 @@ class Clients:
             compiler=CompilerClient(
                 compiler_channel, timeout=timeout, address=settings.compiler_address
             ),
-            channels=(registry_channel, compiler_channel),
+            scheduler=SchedulerClient(
+                scheduler_channel, timeout=timeout, address=settings.scheduler_address
+            ),
+            channels=(registry_channel, compiler_channel, scheduler_channel),
         )
 
     async def close(self) -> None:

@@ -33,6 +33,12 @@ class GatewaySettings(BaseSettings):
         description="Largest request body accepted, in bytes; larger bodies get 413 "
         "(Content-Length is checked before reading, the stream while reading).",
     )
+    sse_keepalive_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="While an event stream (SSE) is idle, a `: keep-alive` comment is "
+        "sent this often, so proxies do not close it.",
+    )
     default_tenant: str = Field(
         "default",
         description="Tenant of requests without an x-maestro-tenant header (until JWT "

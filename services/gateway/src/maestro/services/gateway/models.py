@@ -106,6 +106,38 @@ class BuildBody(RequestBody):
     )
 
 
+class ExecuteBody(RequestBody):
+    """``POST /api/workflows/{id}/execute``."""
+
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Execution inputs; must satisfy the input schema."
+    )
+    version: str = Field(
+        "", description="Published version (`1.0.0`) or alias (`stable`); empty: the latest."
+    )
+    correlation_id: str = Field(
+        "", max_length=128, description="Caller's id tying the run to an outside transaction."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="User labels (at most 64).")
+    timeout: str | None = Field(
+        None, description="Overall deadline from the start, e.g. `30s`; absent: none."
+    )
+
+
+class ReasonBody(RequestBody):
+    """``POST /api/executions/{id}/cancel`` and ``/compensate``."""
+
+    reason: str = Field("", max_length=1024, description="Why; recorded in the journal.")
+
+
+class CompleteHumanTaskBody(RequestBody):
+    """``POST /api/human-tasks/{id}/complete``."""
+
+    result: dict[str, Any] = Field(
+        default_factory=dict, description="The submitted form; must satisfy `formSchema`."
+    )
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem: every error of the API, with the same ``reason`` as
     the gRPC ``ErrorInfo``."""

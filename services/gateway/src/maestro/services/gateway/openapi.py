@@ -20,7 +20,8 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {
     400: "Invalid request: malformed JSON, wrong types, unknown fields, invalid "
     "definition (`violations` lists every problem).",
-    404: "Not found (`WORKFLOW_NOT_FOUND`, `VERSION_NOT_FOUND`, ...).",
+    403: "The caller may not do this (`POLICY_DENIED`).",
+    404: "Not found (`WORKFLOW_NOT_FOUND`, `VERSION_NOT_FOUND`, `EXECUTION_NOT_FOUND`, ...).",
     409: "Conflict (`ALREADY_EXISTS`, `ETAG_MISMATCH`).",
     413: "The request body exceeds the size limit (`PAYLOAD_TOO_LARGE`).",
     415: "The body's media type is neither JSON nor YAML.",

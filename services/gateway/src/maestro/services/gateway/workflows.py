@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from google.protobuf import duration_pb2, struct_pb2
 
 from maestro.common.v1 import diff_pb2, source_pb2
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
@@ -18,8 +17,7 @@ from maestro.compiler.v1 import simulation_pb2
 from maestro.registry.v1 import registry_service_pb2 as registry_pb
 from maestro.registry.v1 import workflow_pb2 as resources
 from maestro.runtime.clients import CompilerClient, RegistryClient
-from maestro.runtime.errors import FieldViolation, InvalidArgumentError
-from maestro.services.gateway.bodies import read_document
+from maestro.services.gateway.bodies import duration_value, read_document, struct_value
 from maestro.services.gateway.clients import Clients
 from maestro.services.gateway.filters import list_filter
 from maestro.services.gateway.models import (
@@ -94,34 +92,12 @@ def http_etag(etag: str) -> dict[str, str]:
     return {"ETag": f'"{etag}"'} if etag else {}
 
 
-def _duration(value: str | None, field: str) -> duration_pb2.Duration | None:
-    if value is None:
-        return None
-    duration = duration_pb2.Duration()
-    try:
-        duration.FromJsonString(value)
-    except ValueError as exc:
-        raise InvalidArgumentError(
-            f"{field} must be a duration such as 1.5s, got {value!r}",
-            field_violations=[FieldViolation(field, "expected a duration like `1.5s`")],
-        ) from exc
-    return duration
-
-
-def _struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
-    if value is None:
-        return None
-    result = struct_pb2.Struct()
-    result.update(value)
-    return result
-
-
 def _mock(step_id: str, mock: StepMockBody) -> simulation_pb2.StepMock:
     return simulation_pb2.StepMock(
-        output=_struct(mock.output),
+        output=struct_value(mock.output),
         fail=mock.fail,
         error_code=mock.error_code,
-        duration=_duration(mock.duration, f"body.mocks.{step_id}.duration"),
+        duration=duration_value(mock.duration, f"body.mocks.{step_id}.duration"),
         failures_before_success=mock.failures_before_success,
     )
 
@@ -138,10 +114,12 @@ def simulate_request(body: SimulateBody) -> compiler_pb.SimulateWorkflowRequest:
         )
     return compiler_pb.SimulateWorkflowRequest(
         source=source,
-        inputs=_struct(body.inputs),
+        inputs=struct_value(body.inputs),
         mocks={step: _mock(step, mock) for step, mock in body.mocks.items()},
         cost_table=body.cost_table,
-        default_task_duration=_duration(body.default_task_duration, "body.defaultTaskDuration"),
+        default_task_duration=duration_value(
+            body.default_task_duration, "body.defaultTaskDuration"
+        ),
     )
 
 
@@ -547,7 +525,7 @@ def _add_template_routes(router: APIRouter, registry: RegistryClient) -> None:
             registry_pb.BuildWorkflowRequest(
                 pattern=_PATTERNS[body.pattern],
                 definition_name=body.name,
-                parameters=_struct(body.parameters),
+                parameters=struct_value(body.parameters),
             )
         )
         built = message_json(reply, defaults={"diagnostics": []})

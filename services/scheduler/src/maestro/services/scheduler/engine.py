@@ -420,7 +420,7 @@ class Orchestrator:
             self.schedule(unit, plan, spec, step, at=at, visible=at + delay)
             return FailOutcome(True, step.next_attempt_time)
         error["non_retryable"] = not retryable
-        self.step_failed(unit, step, at, error, final_state)
+        self.step_failed(unit, step, at, error, final_state, journal=False)
         return FailOutcome(False, None)
 
     @staticmethod
@@ -470,8 +470,27 @@ class Orchestrator:
         at: datetime,
         error: Mapping[str, Any],
         final_state: int = S.STEP_STATE_FAILED,
+        *,
+        journal: bool = True,
     ) -> None:
-        """The step failed for good: so does its loop, and the execution."""
+        """The step failed for good: so does its loop, and the execution.
+
+        ``journal`` False when the attempt's failure was already journaled
+        (STEP_FAILED / STEP_TIMED_OUT); failures found by the scheduler itself
+        (input mapping, condition, loop items, delay, child) are journaled here.
+        """
+        if journal:
+            self.emit(
+                unit,
+                E.EVENT_TYPE_STEP_FAILED,
+                at,
+                subject=step.step_id,
+                data={
+                    "code": str(error.get("code", "")),
+                    "message": error.get("message", ""),
+                    "non_retryable": bool(error.get("non_retryable")),
+                },
+            )
         step.state = final_state
         step.error = dumps(dict(error))
         step.end_time = at
