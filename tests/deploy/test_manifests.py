@@ -192,14 +192,21 @@ def test_every_env_var_is_a_settings_field_of_its_service(rendering: str) -> Non
             assert name.removeprefix(prefix).lower() in fields, f"{owner}: {name} is no setting"
 
 
+_SECRET_URLS = {
+    "_DATABASE_URL": "postgresql+psycopg://maestro:secret@postgres/maestro",
+    "_REDIS_URL": "redis://:secret@redis:6379/0",
+}
+"""Settings that come from Secrets (connection strings with credentials)."""
+
+
 @pytest.mark.parametrize("rendering", RENDERINGS)
 def test_env_values_are_valid_settings(rendering: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for owner, service, container in maestro_containers(rendered(rendering)):
         with monkeypatch.context() as env:
             for name, entry in env_of(container).items():
                 if "valueFrom" in entry:
-                    assert name.endswith("_DATABASE_URL"), owner
-                    env.setenv(name, "postgresql+psycopg://maestro:secret@postgres/maestro")
+                    assert name.endswith(tuple(_SECRET_URLS)), owner
+                    env.setenv(name, next(v for k, v in _SECRET_URLS.items() if name.endswith(k)))
                 else:
                     env.setenv(name, entry["value"])
             values = SETTINGS[service]().model_dump()
@@ -421,7 +428,6 @@ def test_database_urls_come_from_secrets(rendering: str) -> None:
 @pytest.mark.parametrize(
     ("service", "path", "source"),
     [
-        ("scheduler", "/etc/maestro/redis", {"secret": "scheduler-redis"}),
         ("policy", "/etc/maestro/policy", {"configMap": "policy-bundle"}),
         ("signer", "/etc/maestro/signer/keys", {"secret": "signer-keys"}),
     ],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from maestro.scheduler.v1 import execution_pb2
 from maestro.services.scheduler.store import AttemptRow, EventRow, ExecutionRow
@@ -86,6 +86,13 @@ class SchedulerMetrics:
             "maestro_step_attempts_finished_total",
             "Step attempts finished, by outcome.",
             ["task_queue", "outcome"],
+            registry=registry,
+        )
+
+        self.queue_depth = Gauge(
+            "maestro_task_queue_depth",
+            "Tasks leasable now and not leased, per task queue (executors scale on it).",
+            ["queue"],
             registry=registry,
         )
 

@@ -199,6 +199,8 @@ class Scheduler:
         self._background: list[asyncio.Task[None]] = []
         self._kicks: set[asyncio.Task[Any]] = set()
         self._subworkflow_wake = asyncio.Event()
+        self._queues: set[str] = {"default"}
+        """Task queues seen (polled or scheduled on), for the depth gauge."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -584,6 +586,7 @@ class Scheduler:
                 field_violations=[FieldViolation("max_tasks", "1-100")],
             )
         limit = request.max_tasks or 1
+        self._queues.add(queue)
         wait = min(request.wait.ToTimedelta().total_seconds(), self.max_poll_wait)
         deadline = asyncio.get_running_loop().time() + max(0.0, wait)
         while not abandoned():
@@ -867,10 +870,18 @@ class Scheduler:
     # -- timers ------------------------------------------------------------------------------------
 
     async def _timer_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_depth = 0.0
         while True:
             await asyncio.sleep(self.timer_interval)
             try:
                 await self.run_timers()
+                if loop.time() >= next_depth:
+                    next_depth = loop.time() + 1.0
+                    for queue in sorted(self._queues):
+                        self.metrics.queue_depth.labels(queue).set(
+                            await self.dispatch.depth(queue)
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception:
