@@ -10,7 +10,7 @@ export BUF_CACHE_DIR := $(CURDIR)/.buf-cache
 # Every distribution of the workspace, installed editable (one per service).
 PACKAGES := libs/api libs/runtime services/compiler services/registry \
             services/scheduler services/executor services/policy services/signer \
-            services/gateway libs/cli
+            services/gateway libs/cli samples/handlers
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
 .PHONY: install system-deps run test pytest lint format protos check-protos breaking clean help

@@ -27,7 +27,7 @@ from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_grpc
 from maestro.runtime.clients import probe_health
 from maestro.runtime.settings import GRPC_SERVICES
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -155,6 +155,30 @@ async def test_maestro_up_serves_everything_and_stops_cleanly(mesh: RunningMesh)
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         assert missing.json()["reason"] == "ROUTE_NOT_FOUND"
+
+    # The README quickstart: publish hello with the CLI, run it, follow it.
+    cli_env = {
+        **os.environ,
+        "MAESTRO_CLI_REGISTRY_ADDRESS": f"127.0.0.1:{mesh.grpc_ports['registry']}",
+        "MAESTRO_CLI_SCHEDULER_ADDRESS": f"127.0.0.1:{mesh.grpc_ports['scheduler']}",
+    }
+    for args in (
+        ["workflows", "create", str(REPO / "samples/workflows/hello.yaml"), "--id", "hello"],
+        ["workflows", "publish", "hello"],
+        ["run", "hello", "--input", '{"who": "quickstart"}', "--follow", "--output", "json"],
+    ):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [str(MAESTRO), *args],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    assert "hello, quickstart" in done.stdout
+    assert "EXECUTION_STATE_SUCCEEDED" in done.stdout
 
     children = psutil.Process(mesh.process.pid).children(recursive=True)
     assert len(children) == 7

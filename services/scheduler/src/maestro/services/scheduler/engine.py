@@ -27,6 +27,7 @@ Interpretation of the plan:
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +75,22 @@ ACTIVE_STEP = frozenset(
 ACTIVE_ATTEMPT = frozenset({A.ATTEMPT_STATE_SCHEDULED, A.ATTEMPT_STATE_RUNNING})
 SKIP_BRANCH = "branch"
 SKIP_ENDED = "ended"
+
+
+_PATH = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\"[^\"]*\"\]|\[\d+\])*$")
+"""A plain selector path such as ``inputs.product`` or ``steps["a-b"].output.x``."""
+
+
+def _is_missing_key(error: CelEvaluationError) -> bool:
+    text = str(error)
+    return "NOT_FOUND" in text or "no such key" in text.lower() or "Key not found" in text
+
+
+def _reads_any(expression: str, step_ids: set[str]) -> bool:
+    return any(
+        re.search(rf"steps\.{re.escape(i)}\b|steps\[\"{re.escape(i)}\"\]", expression)
+        for i in step_ids
+    )
 
 
 def event_type_name(value: int) -> str:
@@ -235,6 +252,10 @@ class Orchestrator:
             try:
                 values[name] = evaluate(expression, scope)
             except CelEvaluationError as exc:
+                if _PATH.match(expression.strip()) and _is_missing_key(exc):
+                    # A plain path to an absent optional value maps to null.
+                    values[name] = None
+                    continue
                 self.step_failed(
                     unit,
                     step,
@@ -770,10 +791,19 @@ class Orchestrator:
     def succeed(self, unit: Unit, plan: Plan, at: datetime) -> None:
         scope = self.scope(unit)
         outputs: dict[str, Any] = {}
+        skipped = {
+            step_id
+            for step_id, step in unit.steps.items()
+            if step.state == S.STEP_STATE_SKIPPED and not step.parent_step
+        }
         for name, expression in sorted(plan.outputs.items()):
             try:
                 outputs[name] = evaluate(expression, scope)
             except CelEvaluationError as exc:
+                if _is_missing_key(exc) and _reads_any(expression, skipped):
+                    # An output read from a step that did not run is null.
+                    outputs[name] = None
+                    continue
                 self.end(
                     unit,
                     X.EXECUTION_STATE_FAILED,
