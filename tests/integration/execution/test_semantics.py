@@ -440,3 +440,70 @@ steps:
     failed = [e for e in await mesh.events(execution.name) if e.type == E.EVENT_TYPE_STEP_FAILED]
     assert [e.subject for e in failed] == ["pick"]
     assert failed[0].data["code"] == "INPUT_EVALUATION_FAILED"
+
+
+def saga(url: str) -> str:
+    return f"""
+name: saga
+steps:
+  - {{id: reserve, type: task, handler: echo, compensate: echo, timeout: 5s,
+     input: {{item: '"book"'}}}}
+  - {{id: note, type: task, handler: noop, needs: [reserve], timeout: 5s}}
+  - id: charge
+    type: task
+    handler: echo
+    needs: [note]
+    compensate: http
+    config: {{url: "{url}/flaky?failures=1", method: POST}}
+    input: {{amount: '"10"'}}
+    timeout: 5s
+"""
+
+
+async def test_compensation_undoes_completed_steps_in_reverse(mesh: Mesh, sink: Sink) -> None:
+    await mesh.publish(saga(sink.url), "saga")
+    done = await mesh.run("saga")
+    assert done.state == X.EXECUTION_STATE_SUCCEEDED
+    with pytest.raises(FailedPreconditionError):
+        await mesh.scheduler_client.retry_execution(
+            pb.RetryExecutionRequest(name=done.name, request_id=str(uuid.uuid4()))
+        )
+    # charge's undo fails once (no retries: maxAttempts 1): compensation FAILS.
+    await mesh.scheduler_client.compensate_execution(
+        pb.CompensateExecutionRequest(name=done.name, reason="order withdrawn")
+    )
+    failed = await mesh.wait(done.name)
+    assert failed.state == X.EXECUTION_STATE_FAILED
+    assert failed.error.code == "COMPENSATION_FAILED"
+    assert states(failed)["charge"] == "COMPENSATION_FAILED"
+    assert states(failed)["reserve"] == "SUCCEEDED"  # not reached: charge came first
+    with pytest.raises(FailedPreconditionError):
+        await mesh.scheduler_client.retry_execution(
+            pb.RetryExecutionRequest(name=done.name, request_id=str(uuid.uuid4()))
+        )
+    # Calling again finishes what is left.
+    await mesh.scheduler_client.compensate_execution(
+        pb.CompensateExecutionRequest(name=done.name, reason="again")
+    )
+    compensated = await mesh.wait(done.name)
+    assert compensated.state == X.EXECUTION_STATE_COMPENSATED, compensated
+    assert states(compensated) == {
+        "reserve": "COMPENSATED", "note": "SUCCEEDED", "charge": "COMPENSATED"
+    }  # fmt: skip
+    charge = next(s for s in compensated.steps if s.step_id == "charge")
+    assert [a.idempotency_key.rsplit(":", 1)[1] for a in charge.compensation_attempts] == [
+        "compensate/1",
+        "compensate/2",
+    ]
+    reserve = next(s for s in compensated.steps if s.step_id == "reserve")
+    assert len(reserve.attempts) == 1
+    assert len(reserve.compensation_attempts) == 1
+    events = await mesh.events(done.name)
+    order = [e.subject for e in events if e.type == E.EVENT_TYPE_STEP_COMPENSATED]
+    assert order == ["charge", "reserve"]
+    assert events[-1].type == E.EVENT_TYPE_EXECUTION_COMPENSATED
+    # Compensating a compensated execution changes nothing.
+    again = await mesh.scheduler_client.compensate_execution(
+        pb.CompensateExecutionRequest(name=done.name)
+    )
+    assert again.execution.last_event_sequence == events[-1].sequence

@@ -60,6 +60,7 @@ HUMAN = 4
 SUBWORKFLOW = 5
 DELAY = 6
 RUN = task_pb2.TaskKind.TASK_KIND_RUN
+COMPENSATE = task_pb2.TaskKind.TASK_KIND_COMPENSATE
 
 TERMINAL_EXECUTION = frozenset(
     {X.EXECUTION_STATE_SUCCEEDED, X.EXECUTION_STATE_FAILED, X.EXECUTION_STATE_CANCELLED,
@@ -333,7 +334,8 @@ class Orchestrator:
             attempt.start_time = at
             attempt.deadline = at + timedelta(milliseconds=attempt.timeout_ms)
         step = unit.steps[attempt.step_id]
-        step.state = S.STEP_STATE_RUNNING
+        if attempt.kind == RUN:
+            step.state = S.STEP_STATE_RUNNING
         step.next_attempt_time = None
         self.emit(
             unit,
@@ -351,6 +353,9 @@ class Orchestrator:
         attempt.state = A.ATTEMPT_STATE_SUCCEEDED
         attempt.end_time = at
         step = unit.steps[attempt.step_id]
+        if attempt.kind == COMPENSATE:
+            self.step_compensated(unit, plan, step, dict(output), at=at, attempt=attempt.attempt)
+            return
         self.step_succeeded(unit, plan, step, dict(output), at, attempt=attempt.attempt)
         if unit.execution.state == X.EXECUTION_STATE_CANCELLING:
             self.finish_cancel_if_idle(unit, at)
@@ -369,6 +374,16 @@ class Orchestrator:
         attempt.state = A.ATTEMPT_STATE_FAILED
         attempt.end_time = at
         attempt.error = dumps(dict(error))
+        if attempt.kind == COMPENSATE:
+            self.emit(
+                unit,
+                E.EVENT_TYPE_STEP_FAILED,
+                at,
+                subject=step.step_id,
+                attempt=attempt.attempt,
+                data={"code": code, "message": error.get("message", ""), "compensation": True},
+            )
+            return self.compensation_failed(unit, plan, step, dict(error), at)
         self.emit(
             unit,
             E.EVENT_TYPE_STEP_FAILED,
@@ -397,6 +412,9 @@ class Orchestrator:
         error = {"code": "TIMED_OUT", "message": f"attempt exceeded its {seconds:g}s timeout"}
         attempt.error = dumps(error)
         step = unit.steps[attempt.step_id]
+        if attempt.kind == COMPENSATE:
+            self.compensation_failed(unit, plan, step, error, at)
+            return
         self.emit(
             unit,
             E.EVENT_TYPE_STEP_TIMED_OUT,
@@ -962,3 +980,141 @@ class Orchestrator:
                 self.loop_progress(unit, plan, step, at)
         self.advance(unit, plan, at)
         return again
+
+    # -- compensation (saga) ------------------------------------------------------------------
+
+    def compensable(self, unit: Unit, plan: Plan) -> list[StepRow]:
+        """Steps whose compensate handler must (still) run, newest completion
+        first: SUCCEEDED (or COMPENSATION_FAILED) steps that have one."""
+        found = [
+            step
+            for step in unit.steps.values()
+            if step.state in (S.STEP_STATE_SUCCEEDED, S.STEP_STATE_COMPENSATION_FAILED)
+            and step.type not in (CONDITION, LOOP)
+            and self.spec_of(plan, step).compensate
+        ]
+        found.sort(key=lambda s: s.completion_order, reverse=True)
+        return found
+
+    def compensate(self, unit: Unit, plan: Plan, reason: str, by: str, at: datetime) -> None:
+        """Runs the compensate handlers of the completed steps, one at a time in
+        reverse order of completion. Callers check the state allows it."""
+        execution = unit.execution
+        execution.state = X.EXECUTION_STATE_COMPENSATING
+        execution.end_time = None
+        order = [s.step_id for s in self.compensable(unit, plan)]
+        self.emit(
+            unit,
+            E.EVENT_TYPE_COMPENSATION_STARTED,
+            at,
+            data={"reason": reason, "steps": order, "requested_by": by},
+        )
+        self.compensate_next(unit, plan, at)
+
+    def compensate_next(self, unit: Unit, plan: Plan, at: datetime) -> None:
+        pending = self.compensable(unit, plan)
+        if not pending:
+            unit.execution.state = X.EXECUTION_STATE_COMPENSATED
+            unit.execution.end_time = at
+            self.emit(unit, E.EVENT_TYPE_EXECUTION_COMPENSATED, at)
+            return
+        step = pending[0]
+        step.state = S.STEP_STATE_COMPENSATING
+        self.schedule_compensation(unit, plan, step, at=at, visible=at)
+
+    def schedule_compensation(
+        self, unit: Unit, plan: Plan, step: StepRow, *, at: datetime, visible: datetime
+    ) -> AttemptRow:
+        spec = self.spec_of(plan, step)
+        execution = unit.execution
+        step.compensation_attempts += 1
+        number = step.compensation_attempts
+        key = f"{execution.execution_id}/{step.step_id}:compensate/{number}"
+        attempt = AttemptRow(
+            task_id=key,
+            execution_id=execution.execution_id,
+            step_id=step.step_id,
+            attempt=number,
+            kind=COMPENSATE,
+            state=A.ATTEMPT_STATE_SCHEDULED,
+            task_queue=spec.task_queue,
+            handler=spec.compensate,
+            config=dumps(dict(spec.config)),
+            input=step.input or "{}",
+            step_output=step.output or "{}",
+            labels=dumps({**plan.workflow_labels, **spec.labels}),
+            timeout_ms=int(spec.timeout_s * 1000),
+            idempotency_key=key,
+            schedule_time=at,
+            visible_time=visible,
+        )
+        unit.add_attempt(attempt)
+        self.emit(
+            unit,
+            E.EVENT_TYPE_STEP_SCHEDULED,
+            at,
+            subject=step.step_id,
+            attempt=number,
+            data={"task_queue": spec.task_queue, "idempotency_key": key, "compensation": True},
+        )
+        return attempt
+
+    def step_compensated(
+        self,
+        unit: Unit,
+        plan: Plan,
+        step: StepRow,
+        output: dict[str, Any],
+        *,
+        at: datetime,
+        attempt: int,
+    ) -> None:
+        step.state = S.STEP_STATE_COMPENSATED
+        self.emit(
+            unit,
+            E.EVENT_TYPE_STEP_COMPENSATED,
+            at,
+            subject=step.step_id,
+            attempt=attempt,
+            data={"output": output},
+        )
+        self.compensate_next(unit, plan, at)
+
+    def compensation_failed(
+        self, unit: Unit, plan: Plan, step: StepRow, error: dict[str, Any], at: datetime
+    ) -> FailOutcome:
+        """Retry the compensate handler per the step's policy, or fail the
+        compensation (a later CompensateExecution retries what is left)."""
+        policy = self.spec_of(plan, step).retry
+        used = step.compensation_attempts
+        retryable = not error.get("non_retryable") and error.get("code") not in (
+            policy.non_retryable_errors
+        )
+        if retryable and (policy.max_attempts == 0 or used < policy.max_attempts):
+            when = at + timedelta(seconds=policy.backoff(used, self._rand()))
+            self.emit(
+                unit,
+                E.EVENT_TYPE_STEP_RETRYING,
+                at,
+                subject=step.step_id,
+                attempt=used,
+                data={
+                    "next_attempt": used + 1,
+                    "next_attempt_time": when.isoformat(),
+                    "compensation": True,
+                },
+            )
+            self.schedule_compensation(unit, plan, step, at=at, visible=when)
+            return FailOutcome(True, when)
+        step.state = S.STEP_STATE_COMPENSATION_FAILED
+        execution = unit.execution
+        execution.state = X.EXECUTION_STATE_FAILED
+        execution.end_time = at
+        failure = {
+            "code": "COMPENSATION_FAILED",
+            "message": f"step {step.step_id}: {error.get('message', '')}",
+            "step_id": step.step_id,
+        }
+        execution.error = dumps(failure)
+        self.emit(unit, E.EVENT_TYPE_EXECUTION_FAILED, at, data=failure)
+        return FailOutcome(False, None)

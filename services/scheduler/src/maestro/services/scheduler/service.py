@@ -492,10 +492,55 @@ class Scheduler:
                     "cancelled or timed-out execution can be retried",
                     state,
                 )
+            if (loads(unit.execution.error) or {}).get("code") == "COMPENSATION_FAILED":
+                raise _state_conflict(
+                    f"execution executions/{execution_id} failed compensating; call "
+                    "CompensateExecution to finish the compensation instead",
+                    state,
+                )
             ms = unit.execution.timeout_ms
             timeout = timedelta(milliseconds=ms) if ms else None
             self.engine.retry(unit, txn.plans[execution_id], by, timeout, now())
             await self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
+
+        await self._transact([execution_id], change, must_exist=True)
+        return await self.full_view(tenant, execution_id)
+
+    async def compensate_execution(
+        self, request: pb.CompensateExecutionRequest
+    ) -> execution_pb2.Execution:
+        execution_id = parse_execution_name(request.name)
+        if len(request.reason) > 1024:
+            raise InvalidArgumentError(
+                "reason is at most 1024 characters",
+                field_violations=[FieldViolation("reason", "at most 1024 characters")],
+            )
+        tenant = tenant_of()
+        digest = request_hash(request)
+        if await self._replayed("CompensateExecution", request.request_id, digest):
+            return await self.full_view(tenant, execution_id)
+        await self._existing(execution_id)
+        by = subject_of()
+
+        async def change(txn: Txn) -> None:
+            unit = txn.units[execution_id]
+            state = unit.execution.state
+            _check_etag(request.etag, unit.execution.etag)
+            if state in (X.EXECUTION_STATE_COMPENSATING, X.EXECUTION_STATE_COMPENSATED):
+                return
+            if state not in (
+                X.EXECUTION_STATE_SUCCEEDED,
+                X.EXECUTION_STATE_FAILED,
+                X.EXECUTION_STATE_CANCELLED,
+                X.EXECUTION_STATE_TIMED_OUT,
+            ):
+                raise _state_conflict(
+                    f"execution executions/{execution_id} is {X.Name(state)}; cancel it "
+                    "before compensating",
+                    state,
+                )
+            self.engine.compensate(unit, txn.plans[execution_id], request.reason, by, now())
+            await self._record(txn, request.request_id, "CompensateExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
         return await self.full_view(tenant, execution_id)
@@ -632,7 +677,7 @@ class Scheduler:
                     continue
                 if expired:
                     self.metrics.lease_expired(queue)
-                if unit.execution.state != X.EXECUTION_STATE_RUNNING:
+                if not _may_run(unit, attempt):
                     self.engine.cancel_attempt(unit, attempt, at)
                     self.engine.finish_cancel_if_idle(unit, at)
                     settle.append(ref)
@@ -879,9 +924,7 @@ class Scheduler:
                 if loop.time() >= next_depth:
                     next_depth = loop.time() + 1.0
                     for queue in sorted(self._queues):
-                        self.metrics.queue_depth.labels(queue).set(
-                            await self.dispatch.depth(queue)
-                        )
+                        self.metrics.queue_depth.labels(queue).set(await self.dispatch.depth(queue))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -913,7 +956,7 @@ class Scheduler:
                     self.engine.timed_out(unit, plan, attempt, when)
                     self.metrics.attempt_finished(attempt, "timed_out")
                 elif (
-                    unit.execution.state != X.EXECUTION_STATE_RUNNING
+                    not _may_run(unit, attempt)
                     and attempt.lease_expire_time is not None
                     and attempt.lease_expire_time < when
                 ):
@@ -1019,6 +1062,14 @@ class Scheduler:
         await self._transact([parent_id], change)
         if child_id:
             self._subworkflow_wake.set()
+
+
+def _may_run(unit: Unit, attempt: AttemptRow) -> bool:
+    """Whether the execution's state lets this attempt be leased or go on."""
+    state = unit.execution.state
+    if attempt.kind == task_pb2.TASK_KIND_COMPENSATE:
+        return state == X.EXECUTION_STATE_COMPENSATING
+    return state == X.EXECUTION_STATE_RUNNING
 
 
 def _check_etag(expected: str, actual: str) -> None:

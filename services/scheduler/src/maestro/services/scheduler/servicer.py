@@ -48,6 +48,13 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
     ) -> pb.RetryExecutionResponse:
         return pb.RetryExecutionResponse(execution=await self._scheduler.retry_execution(request))
 
+    async def CompensateExecution(
+        self, request: pb.CompensateExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompensateExecutionResponse:
+        return pb.CompensateExecutionResponse(
+            execution=await self._scheduler.compensate_execution(request)
+        )
+
     async def StreamExecutionEvents(
         self, request: pb.StreamExecutionEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamExecutionEventsResponse]:

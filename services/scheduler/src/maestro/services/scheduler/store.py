@@ -134,6 +134,8 @@ step_runs = Table(
     Column("timer_due", _TZ, nullable=True),
     # Order of completion within the execution (compensation runs in reverse).
     Column("completion_order", Integer, nullable=False),
+    # Attempts of the compensate handler so far (their own numbering and budget).
+    Column("compensation_attempts", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("execution_id", "step_id", name="pk_step_runs"),
     Index("ix_step_runs_timer_due", "timer_due"),
     Index("ix_step_runs_type_state", "type", "state"),
@@ -314,6 +316,7 @@ class StepRow:
     timer_fire_time: datetime | None = None
     timer_due: datetime | None = None
     completion_order: int = 0
+    compensation_attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -1032,7 +1035,7 @@ class Store:
                 .where(
                     attempts.c.state == 2,
                     attempts.c.lease_expire_time < at,
-                    executions.c.state != 2,
+                    executions.c.state.not_in((2, 8)),
                 )
                 .limit(limit)
             ):
