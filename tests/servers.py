@@ -1,9 +1,13 @@
-"""Real servers the test suite starts for itself: a throwaway PostgreSQL
-cluster and Redis, each on a free loopback port, stopped by PID at the end.
+"""Real servers the test suite (and the benchmarks) start for themselves: a
+throwaway PostgreSQL cluster and Redis, each on a free loopback port, stopped
+by PID at the end.
 
-Missing binaries fail the tests that need them (with the install hint); they
-are never skipped. Fixtures here are session-scoped; tests get isolation from
-fresh databases (PostgreSQL ``CREATE DATABASE``, Redis ``FLUSHDB``).
+:func:`postgres_cluster` and :func:`redis_instance` are plain context managers
+that raise ``RuntimeError`` (with the install hint) when a server cannot be
+started; the session fixtures ``postgres`` and ``redis_server`` wrap them and
+turn that into a test failure: missing binaries fail the tests that need them,
+they are never skipped. Tests get isolation from fresh databases (PostgreSQL
+``CREATE DATABASE``, Redis ``FLUSHDB``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +38,9 @@ _INSTALL_HINT = (
     "were not found under /usr/lib/postgresql/*/bin. Install them with "
     "`apt-get install postgresql` (Debian/Ubuntu; or run `make system-deps`)."
 )
+# Throwaway clusters trade durability for speed; `durable=True` keeps
+# PostgreSQL's defaults (fsync, synchronous_commit and full_page_writes on).
+_FAST_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def _pg_bin() -> Path:
     for directory in candidates:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
-    pytest.fail(_INSTALL_HINT, pytrace=False)
+    raise RuntimeError(_INSTALL_HINT)
 
 
 def _run(command: list[str], what: str, log: Path | None = None) -> None:
@@ -71,30 +79,39 @@ def _run(command: list[str], what: str, log: Path | None = None) -> None:
         details = result.stdout + result.stderr
         if log is not None and log.exists():
             details += "\n--- server log ---\n" + log.read_text(errors="replace")
-        pytest.fail(f"{what} failed ({' '.join(command)}):\n{details}", pytrace=False)
+        raise RuntimeError(f"{what} failed ({' '.join(command)}):\n{details}")
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for the session with an empty database ``maestro``."""
+@contextmanager
+def postgres_cluster(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster with an empty database ``maestro``,
+    stopped and deleted on exit.
+
+    Raises:
+        RuntimeError: the binaries or the ``postgres`` user are missing, or the
+            cluster did not start (with its log).
+    """
     bin_dir = _pg_bin()
     as_postgres: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="maestro-pg-"))
     data, sockets, log = root / "data", root / "sockets", root / "server.log"
     sockets.mkdir()
-    if os.geteuid() == 0:
-        # initdb refuses to run as root: the cluster belongs to `postgres`.
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.fail("the 'postgres' system user is missing: " + _INSTALL_HINT, pytrace=False)
-        for path in (root, sockets):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    pg_ctl = [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data)]
+    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
     started = False
     try:
+        if os.geteuid() == 0:
+            # initdb refuses to run as root: the cluster belongs to `postgres`.
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError(
+                    "the 'postgres' system user is missing: " + _INSTALL_HINT
+                ) from None
+            for path in (root, sockets):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            as_postgres = ["runuser", "-u", "postgres", "--"]
+            pg_ctl = [*as_postgres, *pg_ctl]
         _run(
             [
                 *as_postgres,
@@ -112,10 +129,9 @@ def postgres() -> Iterator[PostgresServer]:
             ],
             "initdb",
         )
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
+        if not durable:
+            options += " " + _FAST_OPTIONS
         _run([*pg_ctl, "-w", "-l", str(log), "-o", options, "start"], "pg_ctl start", log)
         started = True
         server = PostgresServer(port=port, database="maestro")
@@ -126,6 +142,17 @@ def postgres() -> Iterator[PostgresServer]:
         if started:
             subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the session with an empty database ``maestro``."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_cluster())
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield server
 
 
 def fresh_database(server: PostgresServer) -> str:
@@ -155,20 +182,28 @@ _REDIS_HINT = (
 )
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A Redis for the session: no persistence, loopback only, own port."""
+@contextmanager
+def redis_instance() -> Iterator[RedisServer]:
+    """A throwaway Redis (no persistence, loopback only, own port), stopped on exit.
+
+    Raises:
+        RuntimeError: ``redis-server`` is missing or did not start.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail(_REDIS_HINT, pytrace=False)
+        raise RuntimeError(_REDIS_HINT)
     root = Path(tempfile.mkdtemp(prefix="maestro-redis-"))
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
-         "no", "--dir", str(root), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    try:
+        process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+             "no", "--dir", str(root), "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     server = RedisServer(port)
     try:
         deadline = time.monotonic() + 10
@@ -178,14 +213,26 @@ def redis_server() -> Iterator[RedisServer]:
                 break
             except redis.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
                 time.sleep(0.02)
         yield server
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis for the session: no persistence, loopback only, own port."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(redis_instance())
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield server
