@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -23,22 +24,36 @@ def database_url(configured: str, data_dir: Path, service: str) -> str:
     return f"sqlite+aiosqlite:///{(data_dir / f'{service}.db').resolve()}"
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite connections get WAL, a busy timeout and FKs."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def create_sync_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """A synchronous engine on the same database as :func:`create_engine`'s URL
+    (``sqlite+aiosqlite`` becomes ``sqlite``; psycopg 3 serves both), for work
+    run whole on a thread: one hop from the event loop per transaction."""
+    if url.startswith("sqlite"):
+        engine = sa_create_engine(
+            url.replace("sqlite+aiosqlite", "sqlite", 1),
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa_create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 async def ping(engine: AsyncEngine) -> None:

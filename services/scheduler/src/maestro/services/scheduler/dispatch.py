@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from maestro.services.scheduler.store import AttemptRow, Store, now
 
@@ -48,8 +48,8 @@ class Dispatch(Protocol):
 
     async def close(self) -> None: ...
 
-    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
-        """Inside the scheduling transaction: record the new attempts."""
+    def scheduled(self, conn: Connection, attempts: Sequence[AttemptRow]) -> None:
+        """Inside the scheduling transaction (its thread): record the new attempts."""
 
     def committed(self, attempts: Sequence[AttemptRow]) -> None:
         """After that transaction committed: make them findable at once."""
@@ -106,7 +106,7 @@ class SqlDispatch:
     async def close(self) -> None:
         return None
 
-    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
+    def scheduled(self, conn: Connection, attempts: Sequence[AttemptRow]) -> None:
         return None
 
     def committed(self, attempts: Sequence[AttemptRow]) -> None:
@@ -181,8 +181,8 @@ class RedisDispatch:
             self._groups.add(task_queue)
         return stream
 
-    async def scheduled(self, conn: AsyncConnection, attempts: Sequence[AttemptRow]) -> None:
-        await self._store.insert_outbox(conn, attempts)
+    def scheduled(self, conn: Connection, attempts: Sequence[AttemptRow]) -> None:
+        self._store.insert_outbox(conn, attempts)
 
     def committed(self, attempts: Sequence[AttemptRow]) -> None:
         at = now()

@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 from google.protobuf import json_format
+from sqlalchemy.engine import Connection
 
 from maestro.common.v1 import plan_pb2, workflow_pb2
 from maestro.registry.v1 import registry_service_pb2
@@ -238,7 +239,16 @@ class Plans:
         plan = self._plans.get(digest)
         if plan is not None:
             return plan
-        stored = await self._store.get_plan(digest)
+        return self._parse(digest, await self._store.get_plan(digest))
+
+    def by_digest_in(self, conn: Connection, digest: str) -> Plan | None:
+        """:meth:`by_digest` inside a write transaction (on its thread)."""
+        plan = self._plans.get(digest)
+        if plan is not None:
+            return plan
+        return self._parse(digest, self._store.plan_row(conn, digest))
+
+    def _parse(self, digest: str, stored: tuple[bytes, bytes] | None) -> Plan | None:
         if stored is None:
             return None
         compiled = plan_pb2.CompiledPlan.FromString(stored[0])

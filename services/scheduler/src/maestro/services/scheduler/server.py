@@ -46,14 +46,13 @@ async def create_server(
     settings: SchedulerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a scheduler server; ``server.port`` is the bound port."""
-    engine = db.create_engine(
-        db.database_url(settings.database_url, settings.data_dir, "scheduler")
-    )
-    store = Store(engine)
+    url = db.database_url(settings.database_url, settings.data_dir, "scheduler")
+    engine = db.create_engine(url)
+    store = Store(engine, db.create_sync_engine(url))
     try:
         await store.migrate()
     except BaseException:
-        await engine.dispose()
+        await store.close()
         raise
     spec = ServiceSpec(
         name="scheduler",
@@ -87,7 +86,7 @@ async def create_server(
     async def close() -> None:
         await scheduler.stop()
         await channel.close()
-        await engine.dispose()
+        await store.close()
 
     spec.on_stop = [close]
     spec.servicers = [

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import jsonschema
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
 from maestro.runtime import context
@@ -167,7 +167,7 @@ def _stale(task_id: str, why: str) -> FailedPreconditionError:
 class Txn:
     """One transaction's view: its connection, the locked units and their plans."""
 
-    conn: AsyncConnection
+    conn: Connection
     units: dict[str, Unit]
     plans: dict[str, Plan]
 
@@ -225,16 +225,17 @@ class Scheduler:
     async def _transact(
         self,
         execution_ids: Iterable[str],
-        change: Callable[[Txn], Any],
+        change: Callable[[Txn], R],
         *,
         skip_locked: bool = False,
         must_exist: bool = False,
     ) -> R:
-        """Runs ``change`` on the locked units in one transaction, then tells
-        pollers, streams and parents what happened."""
+        """Runs ``change`` on the locked units in one transaction (on a writer
+        thread, synchronously), then tells pollers, streams and parents."""
         ids = sorted(set(execution_ids))
-        async with self.store.write() as conn:
-            units = await self.store.load_units(
+
+        def work(conn: Connection) -> tuple[R, list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
+            units = self.store.load_units(
                 conn, ids, skip_locked=skip_locked, with_active_attempts=True
             )
             missing = set(ids) - set(units)
@@ -242,7 +243,7 @@ class Scheduler:
                 raise _not_found(min(missing))
             plans = {}
             for unit in units.values():
-                plan = await self.plans.by_digest(unit.execution.definition_digest)
+                plan = self.plans.by_digest_in(conn, unit.execution.definition_digest)
                 if plan is None:
                     raise RuntimeError(
                         f"plan {unit.execution.definition_digest} of "
@@ -250,14 +251,15 @@ class Scheduler:
                     )
                 plans[unit.execution.execution_id] = plan
             result = change(Txn(conn, units, plans))
-            if asyncio.iscoroutine(result):
-                result = await result
             new = [u.attempts[t] for u in units.values() for t in u.new_attempts]
-            await self.dispatch.scheduled(conn, new)
+            self.dispatch.scheduled(conn, new)
             snapshot = [(u, list(u.events), u.execution.state) for u in units.values()]
-            await self.store.flush(conn, units.values())
+            self.store.flush(conn, units.values())
+            return result, snapshot, new
+
+        result, snapshot, new = await self.store.write(work)
         self._after_commit(snapshot, new)
-        return result  # type: ignore[no-any-return]
+        return result
 
     def _after_commit(
         self, snapshot: Sequence[tuple[Unit, list[Any], int]], attempts: Sequence[AttemptRow]
@@ -338,13 +340,18 @@ class Scheduler:
         )
         unit = Unit(row, {}, is_new=True)
         unit.remember()
+        plan = resolved.plan
+
+        def insert(conn: Connection) -> tuple[list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
+            self.engine.start(unit, plan, at)
+            new = [unit.attempts[t] for t in unit.new_attempts]
+            self.dispatch.scheduled(conn, new)
+            snapshot = [(unit, list(unit.events), unit.execution.state)]
+            self.store.flush(conn, [unit])
+            return snapshot, new
+
         try:
-            async with self.store.write() as conn:
-                self.engine.start(unit, resolved.plan, at)
-                new = [unit.attempts[t] for t in unit.new_attempts]
-                await self.dispatch.scheduled(conn, new)
-                snapshot = [(unit, list(unit.events), unit.execution.state)]
-                await self.store.flush(conn, [unit])
+            snapshot, new = await self.store.write(insert)
         except IntegrityError:
             existing = await self._replay_start(tenant, request.request_id, digest)
             if existing is None:
@@ -367,8 +374,9 @@ class Scheduler:
     async def _replay_start(
         self, tenant: str, request_id: str, digest: str
     ) -> pb.StartExecutionResponse | None:
-        async with self.store.read() as conn:
-            row = await self.store.find_execution_by_request(conn, tenant, request_id)
+        row = await self.store.query(
+            lambda conn: self.store.find_execution_by_request(conn, tenant, request_id)
+        )
         if row is None:
             return None
         if row.request_hash != digest:
@@ -412,8 +420,10 @@ class Scheduler:
     async def _replayed(self, method: str, request_id: str, digest: str) -> str | None:
         if not request_id:
             return None
-        async with self.store.read() as conn:
-            found = await self.store.find_request(conn, tenant_of(), method, request_id)
+        tenant = tenant_of()
+        found = await self.store.query(
+            lambda conn: self.store.find_request(conn, tenant, method, request_id)
+        )
         if found is None:
             return None
         if found[0] != digest:
@@ -437,7 +447,7 @@ class Scheduler:
         await self._existing(execution_id)
         by = subject_of()
 
-        async def change(txn: Txn) -> None:
+        def change(txn: Txn) -> None:
             unit = txn.units[execution_id]
             state = unit.execution.state
             _check_etag(request.etag, unit.execution.etag)
@@ -450,16 +460,16 @@ class Scheduler:
                     state,
                 )
             self.engine.cancel(unit, request.reason, by, now())
-            await self._record(txn, request.request_id, "CancelExecution", digest, execution_id)
+            self._record(txn, request.request_id, "CancelExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
         return await self.full_view(tenant, execution_id)
 
-    async def _record(
+    def _record(
         self, txn: Txn, request_id: str, method: str, digest: str, execution_id: str
     ) -> None:
         if request_id:
-            await self.store.record_request(
+            self.store.record_request(
                 txn.conn,
                 tenant=tenant_of(),
                 method=method,
@@ -478,7 +488,7 @@ class Scheduler:
         await self._existing(execution_id)
         by = subject_of()
 
-        async def change(txn: Txn) -> None:
+        def change(txn: Txn) -> None:
             unit = txn.units[execution_id]
             state = unit.execution.state
             _check_etag(request.etag, unit.execution.etag)
@@ -501,7 +511,7 @@ class Scheduler:
             ms = unit.execution.timeout_ms
             timeout = timedelta(milliseconds=ms) if ms else None
             self.engine.retry(unit, txn.plans[execution_id], by, timeout, now())
-            await self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
+            self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
         return await self.full_view(tenant, execution_id)
@@ -522,7 +532,7 @@ class Scheduler:
         await self._existing(execution_id)
         by = subject_of()
 
-        async def change(txn: Txn) -> None:
+        def change(txn: Txn) -> None:
             unit = txn.units[execution_id]
             state = unit.execution.state
             _check_etag(request.etag, unit.execution.etag)
@@ -540,7 +550,7 @@ class Scheduler:
                     state,
                 )
             self.engine.compensate(unit, txn.plans[execution_id], request.reason, by, now())
-            await self._record(txn, request.request_id, "CompensateExecution", digest, execution_id)
+            self._record(txn, request.request_id, "CompensateExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
         return await self.full_view(tenant, execution_id)
@@ -822,8 +832,7 @@ class Scheduler:
         await self._transact([execution_id], guarded)
         if not inactive:
             return None
-        async with self.store.read() as conn:
-            rows = await self.store.attempt_rows(conn, [task_id])
+        rows = await self.store.query(lambda conn: self.store.attempt_rows(conn, [task_id]))
         row = rows[0] if rows else None
         if row is None:
             raise _stale(task_id, "unknown task")
@@ -894,9 +903,9 @@ class Scheduler:
             )
         by = principal.subject or "anonymous"
 
-        async def change(txn: Txn) -> None:
+        def change(txn: Txn) -> None:
             unit = txn.units[row.execution_id]
-            await self.store.load_human_task(txn.conn, unit, task_id)
+            self.store.load_human_task(txn.conn, unit, task_id)
             task = unit.human_tasks[task_id]
             _check_etag(request.etag, task.etag)
             if task.state not in (1, 2):

@@ -18,13 +18,15 @@ locked (``SKIP LOCKED``), so pollers never wait on each other or deadlock.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import astuple, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -49,7 +51,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from maestro.runtime.migrations import upgrade_to_head
@@ -58,6 +60,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ALEMBIC_VERSION_TABLE = "scheduler_alembic_version"
 
 metadata = MetaData()
+R = TypeVar("R")
 _TZ = DateTime(timezone=True)
 
 executions = Table(
@@ -486,11 +489,11 @@ class _Changes:
             elif unit.changed(kind, key, row):
                 self.updates[table].append(_values(row))
 
-    async def write(self, conn: AsyncConnection) -> None:
+    def write(self, conn: Connection) -> None:
         for name in _ORDER:
             table = metadata.tables[name]
             if self.inserts[name]:
-                await conn.execute(insert(table), self.inserts[name])
+                conn.execute(insert(table), self.inserts[name])
             if self.updates[name]:
                 keys = [c.name for c in table.primary_key.columns]
                 statement = (
@@ -503,7 +506,7 @@ class _Changes:
                      **{k: v for k, v in r.items() if k not in keys}}
                     for r in self.updates[name]
                 ]  # fmt: skip
-                await conn.execute(statement, rows)
+                conn.execute(statement, rows)
 
 
 class StoreConflictError(Exception):
@@ -520,26 +523,49 @@ def _upgrade_to_head(connection: Connection) -> None:
 class Store:
     """Persistence of executions, steps, attempts, events and human tasks."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Engine) -> None:
         self.engine = engine
+        self.writer = writer
         self.is_sqlite = engine.dialect.name == "sqlite"
-        # SQLite has one writer; serialising writers here avoids lock upgrades
-        # failing with SQLITE_BUSY under concurrency.
-        self._writer = asyncio.Lock()
+        # Write transactions run whole on a thread with a synchronous connection:
+        # one hop from the event loop per transaction, not one per statement, so
+        # row locks (and SQLite's single writer lock) are held for as little time
+        # as the SQL takes. SQLite has one writer thread.
+        self._write_pool = ThreadPoolExecutor(
+            max_workers=1 if self.is_sqlite else 8, thread_name_prefix="scheduler-write"
+        )
+        self._read_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="scheduler-read")
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade_to_head)
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (committed on success, rolled back on error)."""
-        if self.is_sqlite:
-            async with self._writer, self.engine.begin() as conn:
-                yield conn
-        else:
-            async with self.engine.begin() as conn:
-                yield conn
+    async def write(self, work: Callable[[Connection], R]) -> R:
+        """Runs ``work`` in one write transaction (committed if it returns,
+        rolled back if it raises) on a writer thread."""
+        loop = asyncio.get_running_loop()
+        call = contextvars.copy_context().run  # logs and identity follow onto the thread
+        return await loop.run_in_executor(self._write_pool, call, self._in_transaction, work)
+
+    def _in_transaction(self, work: Callable[[Connection], R]) -> R:
+        with self.writer.begin() as conn:
+            return work(conn)
+
+    async def query(self, work: Callable[[Connection], R]) -> R:
+        """Runs ``work`` on a synchronous read connection on a reader thread."""
+        loop = asyncio.get_running_loop()
+        call = contextvars.copy_context().run
+        return await loop.run_in_executor(self._read_pool, call, self._on_connection, work)
+
+    def _on_connection(self, work: Callable[[Connection], R]) -> R:
+        with self.writer.connect() as conn:
+            return work(conn)
+
+    async def close(self) -> None:
+        self._write_pool.shutdown(wait=True)
+        self._read_pool.shutdown(wait=True)
+        self.writer.dispose()
+        await self.engine.dispose()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -548,8 +574,8 @@ class Store:
 
     # -- loading units ---------------------------------------------------------------
 
-    async def lock_executions(
-        self, conn: AsyncConnection, execution_ids: Iterable[str], *, skip_locked: bool = False
+    def lock_executions(
+        self, conn: Connection, execution_ids: Iterable[str], *, skip_locked: bool = False
     ) -> list[ExecutionRow]:
         """Locks and returns the executions (in id order); with ``skip_locked``
         executions locked by another transaction are left out."""
@@ -560,12 +586,12 @@ class Store:
         query = query.order_by(executions.c.execution_id)
         if not self.is_sqlite:
             query = query.with_for_update(skip_locked=skip_locked)
-        rows = (await conn.execute(query)).mappings().all()
+        rows = (conn.execute(query)).mappings().all()
         return [_row(ExecutionRow, r) for r in rows]
 
-    async def load_units(
+    def load_units(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         execution_ids: Iterable[str],
         *,
         skip_locked: bool = False,
@@ -573,53 +599,49 @@ class Store:
     ) -> dict[str, Unit]:
         """Locks executions and loads their steps (and, when asked, their
         scheduled or running attempts) into units."""
-        rows = await self.lock_executions(conn, execution_ids, skip_locked=skip_locked)
+        rows = self.lock_executions(conn, execution_ids, skip_locked=skip_locked)
         units = {r.execution_id: Unit(r, {}) for r in rows}
         if not units:
             return units
         ids = list(units)
-        result = await conn.execute(select(step_runs).where(step_runs.c.execution_id.in_(ids)))
+        result = conn.execute(select(step_runs).where(step_runs.c.execution_id.in_(ids)))
         for mapping in result.mappings():
             step = _row(StepRow, mapping)
             units[step.execution_id].steps[step.step_id] = step
         if with_active_attempts:
-            await self._load_attempts(
+            self._load_attempts(
                 conn, units, and_(attempts.c.execution_id.in_(ids), attempts.c.state.in_((1, 2)))
             )
         for unit in units.values():
             unit.remember()
         return units
 
-    async def load_unit(
-        self, conn: AsyncConnection, execution_id: str, *, with_active_attempts: bool = False
+    def load_unit(
+        self, conn: Connection, execution_id: str, *, with_active_attempts: bool = False
     ) -> Unit | None:
-        units = await self.load_units(
-            conn, [execution_id], with_active_attempts=with_active_attempts
-        )
+        units = self.load_units(conn, [execution_id], with_active_attempts=with_active_attempts)
         return units.get(execution_id)
 
-    async def add_attempts(
-        self, conn: AsyncConnection, units: Mapping[str, Unit], task_ids: Sequence[str]
+    def add_attempts(
+        self, conn: Connection, units: Mapping[str, Unit], task_ids: Sequence[str]
     ) -> None:
         """Loads the named attempts into their (already loaded) units."""
-        await self._load_attempts(conn, units, attempts.c.task_id.in_(list(task_ids)))
+        self._load_attempts(conn, units, attempts.c.task_id.in_(list(task_ids)))
         for unit in units.values():
             for task_id, attempt in unit.attempts.items():
                 unit._snapshot.setdefault(("attempt", task_id), astuple(attempt))
 
-    async def _load_attempts(
-        self, conn: AsyncConnection, units: Mapping[str, Unit], where: Any
-    ) -> None:
-        result = await conn.execute(select(attempts).where(where))
+    def _load_attempts(self, conn: Connection, units: Mapping[str, Unit], where: Any) -> None:
+        result = conn.execute(select(attempts).where(where))
         for mapping in result.mappings():
             attempt = _row(AttemptRow, mapping)
             unit = units.get(attempt.execution_id)
             if unit is not None and attempt.task_id not in unit.attempts:
                 unit.attempts[attempt.task_id] = attempt
 
-    async def load_human_task(self, conn: AsyncConnection, unit: Unit, task_id: str) -> None:
+    def load_human_task(self, conn: Connection, unit: Unit, task_id: str) -> None:
         row = (
-            (await conn.execute(select(human_tasks).where(human_tasks.c.task_id == task_id)))
+            (conn.execute(select(human_tasks).where(human_tasks.c.task_id == task_id)))
             .mappings()
             .first()
         )
@@ -628,28 +650,28 @@ class Store:
             unit.human_tasks[task_id] = task
             unit._snapshot[("human", task_id)] = astuple(task)
 
-    async def load_open_human_tasks(self, conn: AsyncConnection, unit: Unit) -> None:
+    def load_open_human_tasks(self, conn: Connection, unit: Unit) -> None:
         query = select(human_tasks).where(
             human_tasks.c.execution_id == unit.execution.execution_id,
             human_tasks.c.state.in_((1, 2)),
         )
-        for mapping in (await conn.execute(query)).mappings():
+        for mapping in (conn.execute(query)).mappings():
             task = _row(HumanTaskRow, mapping)
             unit.human_tasks[task.task_id] = task
             unit._snapshot[("human", task.task_id)] = astuple(task)
 
     # -- writing units -----------------------------------------------------------------
 
-    async def flush(self, conn: AsyncConnection, units: Iterable[Unit]) -> None:
+    def flush(self, conn: Connection, units: Iterable[Unit]) -> None:
         """Writes what the orchestrator changed, in a few batched statements."""
         units = list(units)
         changes = _Changes()
         for unit in units:
             changes.collect(unit)
-        await changes.write(conn)
+        changes.write(conn)
         for unit in units:
             if unit.close_human_tasks:
-                await conn.execute(
+                conn.execute(
                     update(human_tasks)
                     .where(
                         human_tasks.c.execution_id == unit.execution.execution_id,
@@ -665,9 +687,9 @@ class Store:
             unit.events.clear()
             unit.remember()
 
-    async def insert_outbox(self, conn: AsyncConnection, rows: Sequence[AttemptRow]) -> None:
+    def insert_outbox(self, conn: Connection, rows: Sequence[AttemptRow]) -> None:
         if rows:
-            await conn.execute(
+            conn.execute(
                 insert(outbox),
                 [
                     {
@@ -681,6 +703,12 @@ class Store:
 
     # -- plans ---------------------------------------------------------------------------
 
+    def plan_row(self, conn: Connection, digest: str) -> tuple[bytes, bytes] | None:
+        row = conn.execute(
+            select(plans.c.plan, plans.c.definition).where(plans.c.definition_digest == digest)
+        ).first()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
     async def get_plan(self, digest: str) -> tuple[bytes, bytes] | None:
         async with self.read() as conn:
             row = (
@@ -693,14 +721,12 @@ class Store:
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     async def put_plan(self, digest: str, plan: bytes, definition: bytes) -> None:
-        async with self.write() as conn:
-            exists = (
-                await conn.execute(
-                    select(plans.c.definition_digest).where(plans.c.definition_digest == digest)
-                )
+        def put(conn: Connection) -> None:
+            exists = conn.execute(
+                select(plans.c.definition_digest).where(plans.c.definition_digest == digest)
             ).first()
             if exists is None:
-                await conn.execute(
+                conn.execute(
                     insert(plans).values(
                         definition_digest=digest,
                         plan=plan,
@@ -709,14 +735,16 @@ class Store:
                     )
                 )
 
+        await self.write(put)
+
     # -- requests ------------------------------------------------------------------------
 
-    async def find_execution_by_request(
-        self, conn: AsyncConnection, tenant: str, request_id: str
+    def find_execution_by_request(
+        self, conn: Connection, tenant: str, request_id: str
     ) -> ExecutionRow | None:
         row = (
             (
-                await conn.execute(
+                conn.execute(
                     select(executions).where(
                         executions.c.tenant == tenant, executions.c.request_id == request_id
                     )
@@ -727,12 +755,12 @@ class Store:
         )
         return None if row is None else _row(ExecutionRow, row)
 
-    async def find_request(
-        self, conn: AsyncConnection, tenant: str, method: str, request_id: str
+    def find_request(
+        self, conn: Connection, tenant: str, method: str, request_id: str
     ) -> tuple[str, str] | None:
         """``(request_hash, execution_id)`` of a recorded request."""
         row = (
-            await conn.execute(
+            conn.execute(
                 select(requests.c.request_hash, requests.c.execution_id).where(
                     requests.c.tenant == tenant,
                     requests.c.method == method,
@@ -742,9 +770,9 @@ class Store:
         ).first()
         return None if row is None else (str(row[0]), str(row[1]))
 
-    async def record_request(
+    def record_request(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         *,
         tenant: str,
         method: str,
@@ -752,7 +780,7 @@ class Store:
         request_hash: str,
         execution_id: str,
     ) -> None:
-        await conn.execute(
+        conn.execute(
             insert(requests).values(
                 tenant=tenant,
                 method=method,
@@ -930,11 +958,12 @@ class Store:
     ) -> int | None:
         """Renews a current lease; returns the execution state, or None when the
         lease is stale (superseded, finished, past its deadline, unknown)."""
-        async with self.write() as conn:
+
+        def renew(conn: Connection) -> int | None:
             values: dict[str, Any] = {"lease_expire_time": lease_expire_time}
             if progress is not None:
                 values["progress"] = progress
-            result = await conn.execute(
+            result = conn.execute(
                 update(attempts)
                 .where(
                     attempts.c.task_id == task_id,
@@ -946,23 +975,19 @@ class Store:
             )
             if result.rowcount != 1:
                 return None
-            state = (
-                await conn.execute(
-                    select(executions.c.state)
-                    .select_from(
-                        executions.join(
-                            attempts, attempts.c.execution_id == executions.c.execution_id
-                        )
-                    )
-                    .where(attempts.c.task_id == task_id)
+            state = conn.execute(
+                select(executions.c.state)
+                .select_from(
+                    executions.join(attempts, attempts.c.execution_id == executions.c.execution_id)
                 )
+                .where(attempts.c.task_id == task_id)
             ).scalar_one()
             return int(state)
 
-    async def attempt_rows(
-        self, conn: AsyncConnection, task_ids: Sequence[str]
-    ) -> list[AttemptRow]:
-        result = await conn.execute(select(attempts).where(attempts.c.task_id.in_(list(task_ids))))
+        return await self.write(renew)
+
+    def attempt_rows(self, conn: Connection, task_ids: Sequence[str]) -> list[AttemptRow]:
+        result = conn.execute(select(attempts).where(attempts.c.task_id.in_(list(task_ids))))
         return [_row(AttemptRow, m) for m in result.mappings()]
 
     async def execution_by_id(self, execution_id: str) -> ExecutionRow | None:
@@ -1082,8 +1107,10 @@ class Store:
 
     async def delete_outbox(self, task_ids: Sequence[str]) -> None:
         if task_ids:
-            async with self.write() as conn:
-                await conn.execute(delete(outbox).where(outbox.c.task_id.in_(list(task_ids))))
+            ids = list(task_ids)
+            await self.write(
+                lambda conn: conn.execute(delete(outbox).where(outbox.c.task_id.in_(ids)))
+            )
 
     async def stale_scheduled(self, before: datetime, limit: int) -> list[tuple[str, str]]:
         """Scheduled, visible tasks never leased since ``before``: the dispatch
@@ -1100,12 +1127,14 @@ class Store:
 
     async def set_visible(self, task_ids: Sequence[str], at: datetime) -> None:
         if task_ids:
-            async with self.write() as conn:
-                await conn.execute(
+            ids = list(task_ids)
+            await self.write(
+                lambda conn: conn.execute(
                     update(attempts)
-                    .where(attempts.c.task_id.in_(list(task_ids)), attempts.c.state == 1)
+                    .where(attempts.c.task_id.in_(ids), attempts.c.state == 1)
                     .values(visible_time=at)
                 )
+            )
 
 
 __all__ = [
