@@ -15,6 +15,7 @@ certificate. Otherwise it is what the caller claims in ``x-maestro-caller``.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import uuid
 from collections.abc import Iterable, Iterator
@@ -189,7 +190,10 @@ def bind(ctx: CallContext) -> Iterator[CallContext]:
     try:
         yield ctx
     finally:
-        _current.reset(token)
+        # A streaming handler cancelled by its client is finalised in another
+        # context: there is nothing of ours left to restore there.
+        with contextlib.suppress(ValueError):
+            _current.reset(token)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -63,6 +64,10 @@ class Dispatch(Protocol):
     async def settled(self, task_queue: str, refs: Sequence[str]) -> None:
         """The attempts finished or are gone: drop their entries from the index
         (a no-op for the SQL table)."""
+
+    async def deferred(self, task_queue: str, live: Sequence[tuple[str, datetime]]) -> None:
+        """Entries found whose lease is still held (heartbeats renewed it): look
+        at them again when that lease expires, not earlier or later."""
 
     async def depth(self, task_queue: str) -> int:
         """Entries waiting in the index, for metrics."""
@@ -123,6 +128,9 @@ class SqlDispatch:
         await self._wakeups.wait(task_queue, min(timeout, self._recheck))
 
     async def settled(self, task_queue: str, refs: Sequence[str]) -> None:
+        return None
+
+    async def deferred(self, task_queue: str, live: Sequence[tuple[str, datetime]]) -> None:
         return None
 
     async def depth(self, task_queue: str) -> int:
@@ -247,6 +255,26 @@ class RedisDispatch:
                 pipe.xack(stream, self.GROUP, *entries)
                 pipe.xdel(stream, *entries)
                 await pipe.execute()
+
+    async def deferred(self, task_queue: str, live: Sequence[tuple[str, datetime]]) -> None:
+        # XAUTOCLAIM just reset these entries' idle time although their leases
+        # (renewed by heartbeats the stream never sees) run on: set the idle
+        # time so each is claimable again exactly when its lease expires.
+        stream = await self._group(task_queue)
+        at = now()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ref, expires in live:
+                remaining = max(0, int((expires - at).total_seconds() * 1000))
+                pipe.xclaim(
+                    stream,
+                    self.GROUP,
+                    self._consumer,
+                    0,
+                    [ref],
+                    idle=max(0, self._lease_ms - remaining),
+                    justid=True,
+                )
+            await pipe.execute()
 
     async def depth(self, task_queue: str) -> int:
         stream = await self._group(task_queue)

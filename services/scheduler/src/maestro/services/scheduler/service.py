@@ -17,7 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import jsonschema
@@ -359,6 +359,10 @@ class Scheduler:
             return existing
         self._after_commit(snapshot, new)
         self.metrics.started(workflow_id)
+        order = {step_id: i for i, step_id in enumerate(plan.order)}
+        execution = views.execution_message(
+            unit.execution, list(unit.steps.values()), list(unit.attempts.values()), order
+        )
         log.info(
             "execution started",
             extra={
@@ -367,9 +371,7 @@ class Scheduler:
                 "version": resolved.version,
             },
         )
-        return pb.StartExecutionResponse(
-            execution=await self.full_view(row.tenant, execution_id), created=True
-        )
+        return pb.StartExecutionResponse(execution=execution, created=True)
 
     async def _replay_start(
         self, tenant: str, request_id: str, digest: str
@@ -666,6 +668,7 @@ class Scheduler:
             seen.setdefault(task_id, (execution_id, ref))
         leased: list[tuple[AttemptRow, ExecutionRow]] = []
         settle: list[str] = []
+        live: list[tuple[str, datetime]] = []
 
         def change(txn: Txn) -> None:
             at = now()
@@ -684,6 +687,8 @@ class Scheduler:
                 )
                 visible = attempt.state == A.ATTEMPT_STATE_SCHEDULED and attempt.visible_time <= at
                 if not (expired or visible):
+                    if attempt.lease_expire_time is not None:
+                        live.append((ref, attempt.lease_expire_time))
                     continue
                 if expired:
                     self.metrics.lease_expired(queue)
@@ -705,6 +710,8 @@ class Scheduler:
             {e for e, _ in seen.values()}, change, skip_locked=self.dispatch.skip_locked
         )
         await self.dispatch.settled(queue, settle)
+        if live:
+            await self.dispatch.deferred(queue, live)
         return [views.task_message(a, e, self.heartbeat_seconds) for a, e in leased]
 
     async def heartbeat(self, request: pb.HeartbeatTaskRequest) -> pb.HeartbeatTaskResponse:

@@ -18,12 +18,14 @@ locked (``SKIP LOCKED``), so pollers never wait on each other or deadlock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
+import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from maestro.runtime.migrations import upgrade_to_head
@@ -399,8 +402,26 @@ def _row(cls: type[Any], mapping: Mapping[str, Any] | RowMapping) -> Any:
     return cls(**values)
 
 
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _fields_of(row: Any) -> tuple[Any, ...]:
+    getter = _GETTERS.get(type(row))
+    if getter is None:
+        getter = _GETTERS[type(row)] = operator.attrgetter(*_names(type(row)))
+    return getter(row)
+
+
 def _values(row: Any) -> dict[str, Any]:
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+    return dict(zip(_names(type(row)), _fields_of(row), strict=True))
 
 
 # -- the unit of work --------------------------------------------------------------
@@ -425,17 +446,18 @@ class Unit:
     _snapshot: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
 
     def remember(self) -> None:
-        """Snapshots the loaded state, to find what changed at flush time."""
-        self._snapshot = {("execution", ""): astuple(self.execution)}
+        """Snapshots the loaded state, to find what changed at flush time
+        (shallow tuples of the fields: every field is immutable)."""
+        self._snapshot = {("execution", ""): _fields_of(self.execution)}
         for key, step in self.steps.items():
-            self._snapshot[("step", key)] = astuple(step)
+            self._snapshot[("step", key)] = _fields_of(step)
         for key, attempt in self.attempts.items():
-            self._snapshot[("attempt", key)] = astuple(attempt)
+            self._snapshot[("attempt", key)] = _fields_of(attempt)
         for key, task in self.human_tasks.items():
-            self._snapshot[("human", key)] = astuple(task)
+            self._snapshot[("human", key)] = _fields_of(task)
 
     def changed(self, kind: str, key: str, row: Any) -> bool:
-        return self._snapshot.get((kind, key)) != astuple(row)
+        return self._snapshot.get((kind, key)) != _fields_of(row)
 
     def add_step(self, step: StepRow) -> None:
         self.steps[step.step_id] = step
@@ -629,7 +651,7 @@ class Store:
         self._load_attempts(conn, units, attempts.c.task_id.in_(list(task_ids)))
         for unit in units.values():
             for task_id, attempt in unit.attempts.items():
-                unit._snapshot.setdefault(("attempt", task_id), astuple(attempt))
+                unit._snapshot.setdefault(("attempt", task_id), _fields_of(attempt))
 
     def _load_attempts(self, conn: Connection, units: Mapping[str, Unit], where: Any) -> None:
         result = conn.execute(select(attempts).where(where))
@@ -648,7 +670,7 @@ class Store:
         if row is not None:
             task = _row(HumanTaskRow, row)
             unit.human_tasks[task_id] = task
-            unit._snapshot[("human", task_id)] = astuple(task)
+            unit._snapshot[("human", task_id)] = _fields_of(task)
 
     def load_open_human_tasks(self, conn: Connection, unit: Unit) -> None:
         query = select(human_tasks).where(
@@ -658,7 +680,7 @@ class Store:
         for mapping in (conn.execute(query)).mappings():
             task = _row(HumanTaskRow, mapping)
             unit.human_tasks[task.task_id] = task
-            unit._snapshot[("human", task.task_id)] = astuple(task)
+            unit._snapshot[("human", task.task_id)] = _fields_of(task)
 
     # -- writing units -----------------------------------------------------------------
 
@@ -735,7 +757,9 @@ class Store:
                     )
                 )
 
-        await self.write(put)
+        # A concurrent first start of the same version may store it first: same bytes.
+        with contextlib.suppress(IntegrityError):
+            await self.write(put)
 
     # -- requests ------------------------------------------------------------------------
 
