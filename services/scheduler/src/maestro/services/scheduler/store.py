@@ -513,22 +513,59 @@ class _Changes:
 
     def write(self, conn: Connection) -> None:
         for name in _ORDER:
-            table = metadata.tables[name]
+            statements = _statements(name)
             if self.inserts[name]:
-                conn.execute(insert(table), self.inserts[name])
+                conn.execute(statements.insert, self.inserts[name])
             if self.updates[name]:
-                keys = [c.name for c in table.primary_key.columns]
-                statement = (
-                    update(table)
-                    .where(*(table.c[k] == bindparam(f"b_{k}") for k in keys))
-                    .values({c.name: bindparam(c.name) for c in table.c if c.name not in keys})
-                )
+                keys = statements.keys
                 rows = [
-                    {**{f"b_{k}": v for k, v in r.items() if k in keys},
-                     **{k: v for k, v in r.items() if k not in keys}}
+                    {(f"b_{k}" if k in keys else k): v for k, v in r.items()}
                     for r in self.updates[name]
-                ]  # fmt: skip
-                conn.execute(statement, rows)
+                ]
+                conn.execute(statements.update, rows)
+
+
+@dataclass(frozen=True)
+class _TableStatements:
+    """Statements built once per table: constructing SQLAlchemy statements per
+    transaction cost more than running them."""
+
+    insert: Any
+    update: Any
+    keys: frozenset[str]
+
+
+_STATEMENTS: dict[str, _TableStatements] = {}
+
+
+def _statements(name: str) -> _TableStatements:
+    found = _STATEMENTS.get(name)
+    if found is None:
+        table = metadata.tables[name]
+        keys = [c.name for c in table.primary_key.columns]
+        found = _STATEMENTS[name] = _TableStatements(
+            insert=insert(table),
+            update=update(table)
+            .where(*(table.c[k] == bindparam(f"b_{k}") for k in keys))
+            .values({c.name: bindparam(c.name) for c in table.c if c.name not in keys}),
+            keys=frozenset(keys),
+        )
+    return found
+
+
+_IDS: Any = bindparam("ids", expanding=True)
+_SELECT_EXECUTIONS = (
+    select(executions)
+    .where(executions.c.execution_id.in_(_IDS))
+    .order_by(executions.c.execution_id)
+)
+_LOCK_EXECUTIONS = {
+    skip: _SELECT_EXECUTIONS.with_for_update(skip_locked=skip) for skip in (False, True)
+}
+_SELECT_STEPS = select(step_runs).where(step_runs.c.execution_id.in_(_IDS))
+_SELECT_ACTIVE_ATTEMPTS = select(attempts).where(
+    attempts.c.execution_id.in_(_IDS), attempts.c.state.in_((1, 2))
+)
 
 
 class StoreConflictError(Exception):
@@ -604,11 +641,8 @@ class Store:
         ids = sorted(set(execution_ids))
         if not ids:
             return []
-        query = select(executions).where(executions.c.execution_id.in_(ids))
-        query = query.order_by(executions.c.execution_id)
-        if not self.is_sqlite:
-            query = query.with_for_update(skip_locked=skip_locked)
-        rows = (conn.execute(query)).mappings().all()
+        query = _SELECT_EXECUTIONS if self.is_sqlite else _LOCK_EXECUTIONS[skip_locked]
+        rows = conn.execute(query, {"ids": ids}).mappings().all()
         return [_row(ExecutionRow, r) for r in rows]
 
     def load_units(
@@ -626,14 +660,13 @@ class Store:
         if not units:
             return units
         ids = list(units)
-        result = conn.execute(select(step_runs).where(step_runs.c.execution_id.in_(ids)))
-        for mapping in result.mappings():
+        for mapping in conn.execute(_SELECT_STEPS, {"ids": ids}).mappings():
             step = _row(StepRow, mapping)
             units[step.execution_id].steps[step.step_id] = step
         if with_active_attempts:
-            self._load_attempts(
-                conn, units, and_(attempts.c.execution_id.in_(ids), attempts.c.state.in_((1, 2)))
-            )
+            for mapping in conn.execute(_SELECT_ACTIVE_ATTEMPTS, {"ids": ids}).mappings():
+                attempt = _row(AttemptRow, mapping)
+                units[attempt.execution_id].attempts[attempt.task_id] = attempt
         for unit in units.values():
             unit.remember()
         return units
