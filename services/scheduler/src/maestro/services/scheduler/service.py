@@ -16,7 +16,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from maestro.runtime.errors import (
     FailedPreconditionError,
     FieldViolation,
     InvalidArgumentError,
+    MaestroError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -50,6 +51,7 @@ from maestro.services.scheduler.metrics import SchedulerMetrics
 from maestro.services.scheduler.plans import Plan, Plans
 from maestro.services.scheduler.store import (
     AttemptRow,
+    EventRow,
     ExecutionRow,
     Store,
     Unit,
@@ -163,6 +165,22 @@ def _stale(task_id: str, why: str) -> FailedPreconditionError:
     )
 
 
+_MAX_BATCH = 256
+
+
+@dataclass
+class _Job:
+    """A change waiting for the next group commit."""
+
+    ids: list[str]
+    change: Callable[[Txn], Any]
+    skip_locked: bool
+    must_exist: bool
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 @dataclass
 class Txn:
     """One transaction's view: its connection, the locked units and their plans."""
@@ -195,10 +213,13 @@ class Scheduler:
         self.timer_interval = timer_interval
         self.max_poll_wait = max_poll_wait
         self.engine = Orchestrator(lease_seconds=lease_seconds)
-        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._watchers: dict[str, set[asyncio.Queue[EventRow | None]]] = defaultdict(set)
         self._background: list[asyncio.Task[None]] = []
         self._kicks: set[asyncio.Task[Any]] = set()
         self._subworkflow_wake = asyncio.Event()
+        self._jobs: list[_Job] = []
+        self._jobs_ready = asyncio.Event()
+        self._batcher: asyncio.Task[None] | None = None
         self._queues: set[str] = {"default"}
         """Task queues seen (polled or scheduled on), for the depth gauge."""
 
@@ -215,9 +236,9 @@ class Scheduler:
         for task in [*self._background, *self._kicks]:
             task.cancel()
         await asyncio.gather(*self._background, *self._kicks, return_exceptions=True)
-        for events in self._watchers.values():
-            for event in events:
-                event.set()
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.put_nowait(None)
         await self.dispatch.close()
 
     # -- transactions -----------------------------------------------------------------------
@@ -230,18 +251,52 @@ class Scheduler:
         skip_locked: bool = False,
         must_exist: bool = False,
     ) -> R:
-        """Runs ``change`` on the locked units in one transaction (on a writer
-        thread, synchronously), then tells pollers, streams and parents."""
-        ids = sorted(set(execution_ids))
+        """Runs ``change`` on the locked units in a write transaction, then
+        tells pollers, streams and parents what happened.
 
-        def work(conn: Connection) -> tuple[R, list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
+        Group commit: changes submitted while a transaction runs are applied
+        together in the next one (each to the same in-memory units, in
+        submission order), so under load one commit and one batch of
+        statements serve many transitions. A change that raises a
+        ``MaestroError`` before touching anything fails alone; any other
+        error fails the batch, whose changes are then retried one by one.
+        """
+        job = _Job(sorted(set(execution_ids)), change, skip_locked, must_exist)
+        self._jobs.append(job)
+        self._jobs_ready.set()
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._run_jobs(), name="scheduler-group-commit")
+        result: R = await job.future
+        return result
+
+    async def _run_jobs(self) -> None:
+        while self._jobs:
+            jobs, self._jobs = self._jobs[:_MAX_BATCH], self._jobs[_MAX_BATCH:]
+            try:
+                await self._commit(jobs)
+            except Exception as exc:  # a failed batch: retry its jobs alone
+                if len(jobs) == 1:
+                    if not jobs[0].future.done():
+                        jobs[0].future.set_exception(exc)
+                    continue
+                for job in jobs:
+                    try:
+                        await self._commit([job])
+                    except Exception as alone:
+                        if not job.future.done():
+                            job.future.set_exception(alone)
+
+    async def _commit(self, jobs: list[_Job]) -> None:
+        ids = sorted({i for job in jobs for i in job.ids})
+        skip_locked = all(job.skip_locked for job in jobs)
+
+        def work(
+            conn: Connection,
+        ) -> tuple[list[tuple[bool, Any]], list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
             units = self.store.load_units(
                 conn, ids, skip_locked=skip_locked, with_active_attempts=True
             )
-            missing = set(ids) - set(units)
-            if must_exist and missing:
-                raise _not_found(min(missing))
-            plans = {}
+            plans: dict[str, Plan] = {}
             for unit in units.values():
                 plan = self.plans.by_digest_in(conn, unit.execution.definition_digest)
                 if plan is None:
@@ -250,16 +305,33 @@ class Scheduler:
                         f"{unit.execution.execution_id} is missing"
                     )
                 plans[unit.execution.execution_id] = plan
-            result = change(Txn(conn, units, plans))
-            new = [u.attempts[t] for u in units.values() for t in u.new_attempts]
+            txn = Txn(conn, units, plans)
+            outcomes: list[tuple[bool, Any]] = []
+            for job in jobs:
+                missing = set(job.ids) - set(units)
+                if job.must_exist and missing:
+                    outcomes.append((False, _not_found(min(missing))))
+                    continue
+                try:
+                    outcomes.append((True, job.change(txn)))
+                except MaestroError as error:
+                    outcomes.append((False, error))
+            everything = list(txn.units.values())
+            new = [u.attempts[t] for u in everything for t in u.new_attempts]
             self.dispatch.scheduled(conn, new)
-            snapshot = [(u, list(u.events), u.execution.state) for u in units.values()]
-            self.store.flush(conn, units.values())
-            return result, snapshot, new
+            snapshot = [(u, list(u.events), u.execution.state) for u in everything]
+            self.store.flush(conn, everything)
+            return outcomes, snapshot, new
 
-        result, snapshot, new = await self.store.write(work)
+        outcomes, snapshot, new = await self.store.write(work)
         self._after_commit(snapshot, new)
-        return result
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            if job.future.done():
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
 
     def _after_commit(
         self, snapshot: Sequence[tuple[Unit, list[Any], int]], attempts: Sequence[AttemptRow]
@@ -270,8 +342,9 @@ class Scheduler:
             if not events:
                 continue
             self.metrics.observe_events(unit.execution, events)
-            for event in self._watchers.get(unit.execution.execution_id, ()):
-                event.set()
+            for watcher in self._watchers.get(unit.execution.execution_id, ()):
+                for event in events:
+                    watcher.put_nowait(event)
             if state in TERMINAL_EXECUTION and unit.execution.parent_execution_id:
                 self._subworkflow_wake.set()
         if any(
@@ -338,26 +411,37 @@ class Scheduler:
             completions=0,
             etag=ULID().hex[:16],
         )
-        unit = Unit(row, {}, is_new=True)
-        unit.remember()
         plan = resolved.plan
+        created: list[Unit] = []
 
-        def insert(conn: Connection) -> tuple[list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
+        def create(txn: Txn) -> None:
+            # Runs inside a group commit; a batch retried alone runs it again,
+            # so the unit is built here, fresh each time.
+            created.clear()
+            for other in txn.units.values():
+                if other.is_new and (other.execution.tenant, other.execution.request_id) == (
+                    tenant,
+                    request.request_id,
+                ):
+                    return  # a concurrent duplicate in this very batch: replayed below
+            if self.store.find_execution_by_request(txn.conn, tenant, request.request_id):
+                return
+            unit = Unit(replace(row), {}, is_new=True)
+            unit.remember()
             self.engine.start(unit, plan, at)
-            new = [unit.attempts[t] for t in unit.new_attempts]
-            self.dispatch.scheduled(conn, new)
-            snapshot = [(unit, list(unit.events), unit.execution.state)]
-            self.store.flush(conn, [unit])
-            return snapshot, new
+            txn.units[execution_id] = unit
+            created.append(unit)
 
         try:
-            snapshot, new = await self.store.write(insert)
+            await self._transact([], create)
         except IntegrityError:
+            created.clear()  # another scheduler replica took the request id first
+        if not created:
             existing = await self._replay_start(tenant, request.request_id, digest)
             if existing is None:
-                raise
+                raise _not_found(execution_id)
             return existing
-        self._after_commit(snapshot, new)
+        unit = created[0]
         self.metrics.started(workflow_id)
         order = {step_id: i for i, step_id in enumerate(plan.order)}
         execution = views.execution_message(
@@ -599,27 +683,54 @@ class Scheduler:
             )
         await self._existing(execution_id)
         after = request.after_sequence
-        wake = asyncio.Event()
-        self._watchers[execution_id].add(wake)
+        # Subscribe first, then read the journal: events committed in between
+        # arrive both ways and the sequence numbers drop the repeats. Events
+        # committed by this process arrive pushed (no database read); a gap or
+        # a quiet second (a change made by another scheduler replica) reads
+        # the journal.
+        watcher: asyncio.Queue[EventRow | None] = asyncio.Queue()
+        self._watchers[execution_id].add(watcher)
         try:
+            backlog = True
             while True:
-                wake.clear()
-                rows = await self.store.list_events(execution_id, after, 500)
+                rows, backlog = await self._next_events(execution_id, after, watcher, backlog)
+                if rows is None:
+                    return  # shutting down: the client resumes elsewhere
                 for row in rows:
                     yield views.event_message(row)
                     after = row.sequence
                     if request.follow and _is_terminal_event(row.type):
                         return
-                if len(rows) == 500:
-                    continue
-                if not request.follow:
+                if not request.follow and not backlog:
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 1.0)
         finally:
-            self._watchers[execution_id].discard(wake)
+            self._watchers[execution_id].discard(watcher)
             if not self._watchers[execution_id]:
                 self._watchers.pop(execution_id, None)
+
+    async def _next_events(
+        self,
+        execution_id: str,
+        after: int,
+        watcher: asyncio.Queue[EventRow | None],
+        backlog: bool,
+    ) -> tuple[list[EventRow] | None, bool]:
+        """The next events after ``after`` and whether more wait in the journal:
+        read from it when behind, else the next pushed event."""
+        if backlog:
+            rows = await self.store.list_events(execution_id, after, 500)
+            return rows, len(rows) == 500
+        try:
+            pushed = await asyncio.wait_for(watcher.get(), 1.0)
+        except TimeoutError:
+            return [], True
+        if pushed is None:
+            return None, False
+        if pushed.sequence <= after:
+            return [], False
+        if pushed.sequence > after + 1:
+            return [], True
+        return [pushed], False
 
     # -- task queue --------------------------------------------------------------------------------
 
