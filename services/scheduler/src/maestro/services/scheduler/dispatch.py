@@ -120,8 +120,10 @@ class SqlDispatch:
             self._wakeups.wake(queue)
 
     async def candidates(self, task_queue: str, limit: int) -> list[Candidate]:
-        async with self._store.read() as conn:
-            found = await self._store.leasable(conn, task_queue, now(), limit)
+        at = now()
+        found = await self._store.query(
+            lambda conn: self._store.leasable(conn, task_queue, at, limit)
+        )
         return [(task_id, execution_id, "") for task_id, execution_id in found]
 
     async def wait(self, task_queue: str, timeout: float) -> None:
@@ -134,8 +136,11 @@ class SqlDispatch:
         return None
 
     async def depth(self, task_queue: str) -> int:
-        async with self._store.read() as conn:
-            return len(await self._store.leasable(conn, task_queue, now(), 10_000))
+        at = now()
+        found = await self._store.query(
+            lambda conn: self._store.leasable(conn, task_queue, at, 10_000)
+        )
+        return len(found)
 
 
 class RedisDispatch:

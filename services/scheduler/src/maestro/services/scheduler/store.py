@@ -554,6 +554,45 @@ def _statements(name: str) -> _TableStatements:
 
 
 _IDS: Any = bindparam("ids", expanding=True)
+_SELECT_EXECUTION = select(executions).where(
+    executions.c.execution_id == bindparam("execution_id"),
+    executions.c.tenant == bindparam("tenant"),
+)
+_TIMELINE_STEPS = select(step_runs).where(step_runs.c.execution_id == bindparam("execution_id"))
+_TIMELINE_ATTEMPTS = (
+    select(attempts)
+    .where(attempts.c.execution_id == bindparam("execution_id"))
+    .order_by(attempts.c.step_id, attempts.c.kind, attempts.c.attempt)
+)
+_LIST_EVENTS = (
+    select(execution_events)
+    .where(
+        execution_events.c.execution_id == bindparam("execution_id"),
+        execution_events.c.sequence > bindparam("after"),
+    )
+    .order_by(execution_events.c.sequence)
+    .limit(bindparam("limit"))
+)
+_LEASABLE_SCHEDULED = (
+    select(attempts.c.task_id, attempts.c.execution_id)
+    .where(
+        attempts.c.task_queue == bindparam("queue"),
+        attempts.c.state == 1,
+        attempts.c.visible_time <= bindparam("at"),
+    )
+    .order_by(attempts.c.visible_time)
+    .limit(bindparam("limit"))
+)
+_LEASABLE_EXPIRED = (
+    select(attempts.c.task_id, attempts.c.execution_id)
+    .where(
+        attempts.c.task_queue == bindparam("queue"),
+        attempts.c.state == 2,
+        attempts.c.lease_expire_time < bindparam("at"),
+    )
+    .order_by(attempts.c.lease_expire_time)
+    .limit(bindparam("limit"))
+)
 _SELECT_EXECUTIONS = (
     select(executions)
     .where(executions.c.execution_id.in_(_IDS))
@@ -851,20 +890,15 @@ class Store:
     # -- reads ---------------------------------------------------------------------------
 
     async def get_execution(self, tenant: str, execution_id: str) -> ExecutionRow | None:
-        async with self.read() as conn:
+        def read(conn: Connection) -> ExecutionRow | None:
             row = (
-                (
-                    await conn.execute(
-                        select(executions).where(
-                            executions.c.execution_id == execution_id,
-                            executions.c.tenant == tenant,
-                        )
-                    )
-                )
+                conn.execute(_SELECT_EXECUTION, {"execution_id": execution_id, "tenant": tenant})
                 .mappings()
                 .first()
             )
-        return None if row is None else _row(ExecutionRow, row)
+            return None if row is None else _row(ExecutionRow, row)
+
+        return await self.query(read)
 
     async def execution_state(self, execution_id: str) -> tuple[str, int, int] | None:
         """``(tenant, state, last_event_sequence)``, unlocked."""
@@ -879,26 +913,15 @@ class Store:
         return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
 
     async def get_timeline(self, execution_id: str) -> tuple[list[StepRow], list[AttemptRow]]:
-        async with self.read() as conn:
-            steps = [
-                _row(StepRow, m)
-                for m in (
-                    await conn.execute(
-                        select(step_runs).where(step_runs.c.execution_id == execution_id)
-                    )
-                ).mappings()
-            ]
+        def read(conn: Connection) -> tuple[list[StepRow], list[AttemptRow]]:
+            params = {"execution_id": execution_id}
+            steps = [_row(StepRow, m) for m in conn.execute(_TIMELINE_STEPS, params).mappings()]
             tries = [
-                _row(AttemptRow, m)
-                for m in (
-                    await conn.execute(
-                        select(attempts)
-                        .where(attempts.c.execution_id == execution_id)
-                        .order_by(attempts.c.step_id, attempts.c.kind, attempts.c.attempt)
-                    )
-                ).mappings()
+                _row(AttemptRow, m) for m in conn.execute(_TIMELINE_ATTEMPTS, params).mappings()
             ]
-        return steps, tries
+            return steps, tries
+
+        return await self.query(read)
 
     async def list_executions(
         self, tenant: str, where: Any, after: tuple[datetime, str] | None, limit: int
@@ -925,18 +948,12 @@ class Store:
         return [_row(ExecutionRow, r) for r in rows]
 
     async def list_events(self, execution_id: str, after: int, limit: int) -> list[EventRow]:
-        query = (
-            select(execution_events)
-            .where(
-                execution_events.c.execution_id == execution_id,
-                execution_events.c.sequence > after,
-            )
-            .order_by(execution_events.c.sequence)
-            .limit(limit)
-        )
-        async with self.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_row(EventRow, r) for r in rows]
+        params = {"execution_id": execution_id, "after": after, "limit": limit}
+
+        def read(conn: Connection) -> list[EventRow]:
+            return [_row(EventRow, m) for m in conn.execute(_LIST_EVENTS, params).mappings()]
+
+        return await self.query(read)
 
     async def get_human_task(self, tenant: str, task_id: str) -> HumanTaskRow | None:
         async with self.read() as conn:
@@ -975,34 +992,16 @@ class Store:
 
     # -- task queue ----------------------------------------------------------------------
 
-    async def leasable(
-        self, conn: AsyncConnection, task_queue: str, at: datetime, limit: int
+    def leasable(
+        self, conn: Connection, task_queue: str, at: datetime, limit: int
     ) -> list[tuple[str, str]]:
         """``(task_id, execution_id)`` of tasks a worker could lease now: scheduled
         and visible, or running under an expired lease. Unlocked candidates."""
-        scheduled = (
-            select(attempts.c.task_id, attempts.c.execution_id)
-            .where(
-                attempts.c.task_queue == task_queue,
-                attempts.c.state == 1,
-                attempts.c.visible_time <= at,
-            )
-            .order_by(attempts.c.visible_time)
-            .limit(limit)
-        )
-        rows = list((await conn.execute(scheduled)).all())
+        params = {"queue": task_queue, "at": at, "limit": limit}
+        rows = list(conn.execute(_LEASABLE_SCHEDULED, params).all())
         if len(rows) < limit:
-            expired = (
-                select(attempts.c.task_id, attempts.c.execution_id)
-                .where(
-                    attempts.c.task_queue == task_queue,
-                    attempts.c.state == 2,
-                    attempts.c.lease_expire_time < at,
-                )
-                .order_by(attempts.c.lease_expire_time)
-                .limit(limit - len(rows))
-            )
-            rows.extend((await conn.execute(expired)).all())
+            params["limit"] = limit - len(rows)
+            rows.extend(conn.execute(_LEASABLE_EXPIRED, params).all())
         return [(str(r[0]), str(r[1])) for r in rows]
 
     async def heartbeat(
