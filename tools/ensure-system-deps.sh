@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the real servers the test suite starts are installed: PostgreSQL
-# server binaries (initdb, pg_ctl, postgres). Installs them with apt-get when
-# missing and we are root; otherwise fails loudly. Never starts anything: the
-# tests start their own throwaway servers on free loopback ports.
+# server binaries (initdb, pg_ctl, postgres) and Redis (redis-server). Installs
+# them with apt-get when missing and we are root; otherwise fails loudly. Never
+# leaves anything running: the tests start their own throwaway servers on free
+# loopback ports (Debian's redis package starts one on 6379; it is stopped).
 set -euo pipefail
 
 pg_bin() {
@@ -13,17 +14,27 @@ pg_bin() {
   return 1
 }
 
-if ! pg_bin >/dev/null; then
-  echo "PostgreSQL server binaries not found; installing the Debian package 'postgresql'..." >&2
+need=()
+pg_bin >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing the Debian packages the tests need: ${need[*]}..." >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "FATAL: PostgreSQL is required by the tests and I am not root: apt-get install postgresql" >&2
+    echo "FATAL: ${need[*]} required by the tests and I am not root: apt-get install ${need[*]}" >&2
     exit 2
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-  # Debian's package may start a system cluster on 5432; the tests never use it.
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian's postinst may start system instances (PostgreSQL on 5432, Redis on
+  # 6379); the tests never use them. Stop the Redis one so nothing listens.
+  if [[ " ${need[*]} " == *" redis-server "* ]]; then
+    redis-cli -p 6379 shutdown nosave >/dev/null 2>&1 || true
+  fi
 fi
 dir=$(pg_bin) || { echo "FATAL: PostgreSQL install failed: no initdb/pg_ctl under /usr/lib/postgresql" >&2; exit 2; }
 id postgres >/dev/null 2>&1 || { echo "FATAL: the 'postgres' system user is missing" >&2; exit 2; }
+command -v redis-server >/dev/null || { echo "FATAL: Redis install failed: no redis-server" >&2; exit 2; }
 echo "PostgreSQL: $("$dir/postgres" --version)"
+echo "Redis: $(redis-server --version)"
