@@ -35,6 +35,9 @@ _QUIET_SERVICES = frozenset(
         "grpc.reflection.v1.ServerReflection",
     }
 )
+# The worker protocol: thousands of polls, heartbeats and reports a second,
+# each already journaled by the scheduler; logged at INFO only when they fail.
+_QUIET_WHEN_OK = frozenset({"maestro.scheduler.v1.TaskQueueService"})
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -170,7 +173,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             self._metrics.handled.labels(**labels, grpc_code=code.name).inc()
             self._metrics.latency.labels(**labels).observe(elapsed)
             log.log(
-                logging.DEBUG if service in _QUIET_SERVICES else logging.INFO,
+                logging.DEBUG
+                if service in _QUIET_SERVICES or (service in _QUIET_WHEN_OK and code == Code.OK)
+                else logging.INFO,
                 "rpc %s/%s %s",
                 service,
                 method,
