@@ -70,9 +70,12 @@ def _verified_caller(ctx: grpc.aio.ServicerContext, metadata: Any) -> str:
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     """Context, metrics, access log and error mapping for one server."""
 
-    def __init__(self, service: str, metrics: RpcMetrics) -> None:
+    def __init__(
+        self, service: str, metrics: RpcMetrics, *, anonymous_as_local_admin: bool = False
+    ) -> None:
         self._service = service
         self._metrics = metrics
+        self._local_admin = anonymous_as_local_admin
 
     async def intercept_service(
         self,
@@ -138,6 +141,16 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return writer
 
+    def _principal(self, metadata: Any) -> context.Principal:
+        principal = context.Principal.from_metadata(
+            (k, v) for k, v in (metadata or ()) if k in context.IDENTITY_KEYS
+        )
+        if principal.is_anonymous and self._local_admin:
+            return context.Principal(
+                tenant=principal.tenant or "default", subject="local-admin", roles=("admin",)
+            )
+        return principal
+
     @asynccontextmanager
     async def _scope(
         self, ctx: grpc.aio.ServicerContext, service: str, method: str, kind: str
@@ -147,9 +160,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         call = context.CallContext(
             request_id=_metadata_value(metadata, context.REQUEST_ID_KEY)
             or context.new_request_id(),
-            principal=context.Principal.from_metadata(
-                (k, v) for k, v in (metadata or ()) if k in context.IDENTITY_KEYS
-            ),
+            principal=self._principal(metadata),
             caller_service=verified or _metadata_value(metadata, context.CALLER_SERVICE_KEY),
             caller_verified=bool(verified),
             method=f"{service}/{method}",

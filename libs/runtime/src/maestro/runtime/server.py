@@ -90,7 +90,11 @@ class GrpcServer:
         self.server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(tracer_provider=self.tracer_provider),
-                ServerInterceptor(spec.name, self.metrics),
+                ServerInterceptor(
+                    spec.name,
+                    self.metrics,
+                    anonymous_as_local_admin=settings.anonymous_as_local_admin,
+                ),
             ],
             options=options,
         )

@@ -66,6 +66,12 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per line; text: for humans."
     )
+    anonymous_as_local_admin: bool = Field(
+        True,
+        description="Embedded/dev default: a call that names no subject acts as the local "
+        "admin (`local-admin`, role `admin`) of its tenant (`default` when none), as the "
+        "gateway's dev mode does. Set false in production: such calls are then denied.",
+    )
     trace_exporter: Literal["none", "console", "otlp"] = Field(
         "none", description="Where finished spans go."
     )
