@@ -69,10 +69,11 @@ def child_environment(data_dir: Path) -> dict[str, dict[str, str]]:
     for name, entry in SERVICES.items():
         prefix = entry.env_prefix()
         values = {f"{prefix}PORT": str(settings[name].port)}
-        if name in GRPC_SERVICES:
+        if name in GRPC_SERVICES or name == "gateway":
+            # the gateway's data dir holds the dev JWT key `maestro dev-token` writes
             values[f"{prefix}DATA_DIR"] = str(data_dir)
-            if settings[name].metrics_port is not None:
-                values[f"{prefix}METRICS_PORT"] = str(settings[name].metrics_port)
+        if name in GRPC_SERVICES and settings[name].metrics_port is not None:
+            values[f"{prefix}METRICS_PORT"] = str(settings[name].metrics_port)
         for setting, peer in PEERS.get(name, {}).items():
             values[f"{prefix}{setting.upper()}"] = grpc_address(settings[peer])
         env[name] = values

@@ -5,12 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry.sdk.trace import TracerProvider
 
-from maestro.runtime.clients import CompilerClient, RegistryClient, SchedulerClient, open_channel
+from maestro.runtime.clients import (
+    CompilerClient,
+    RegistryClient,
+    SchedulerClient,
+    ServiceClient,
+    open_channel,
+)
 from maestro.services.gateway.config import GatewaySettings
+from maestro.signer.v1 import signer_service_pb2 as signer_pb
+from maestro.signer.v1 import signer_service_pb2_grpc as signer_pb_grpc
 
 CALLER = "gateway"
+
+
+class SignerClient(ServiceClient):
+    """Typed client of the ``maestro.signer.v1.SignerService`` RPCs the gateway
+    serves (the public keys, for ``/.well-known/jwks.json``)."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        signer_pb.DESCRIPTOR.services_by_name["SignerService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = signer_pb_grpc.SignerServiceStub(channel)
+
+    async def list_public_keys(
+        self, request: signer_pb.ListPublicKeysRequest | None = None
+    ) -> signer_pb.ListPublicKeysResponse:
+        """Every verification key, also as a JWKS document (retried: no side effects)."""
+        response: signer_pb.ListPublicKeysResponse = await self._unary(
+            self._stub.ListPublicKeys, request or signer_pb.ListPublicKeysRequest()
+        )
+        return response
 
 
 @dataclass(frozen=True)
@@ -20,6 +51,7 @@ class Clients:
     registry: RegistryClient
     compiler: CompilerClient
     scheduler: SchedulerClient
+    signer: SignerClient
     channels: tuple[grpc.aio.Channel, ...]
 
     @classmethod
@@ -43,6 +75,12 @@ class Clients:
             services=SchedulerClient.SERVICES,
             tracer_provider=tracer_provider,
         )
+        signer_channel = open_channel(
+            settings.signer_address,
+            caller=CALLER,
+            services=SignerClient.SERVICES,
+            tracer_provider=tracer_provider,
+        )
         timeout = settings.client_timeout_seconds
         return cls(
             registry=RegistryClient(
@@ -54,7 +92,8 @@ class Clients:
             scheduler=SchedulerClient(
                 scheduler_channel, timeout=timeout, address=settings.scheduler_address
             ),
-            channels=(registry_channel, compiler_channel, scheduler_channel),
+            signer=SignerClient(signer_channel, timeout=timeout, address=settings.signer_address),
+            channels=(registry_channel, compiler_channel, scheduler_channel, signer_channel),
         )
 
     async def close(self) -> None:

@@ -31,7 +31,6 @@ from maestro.runtime.cloudevents import (
     human_task_json,
 )
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError, MaestroError
-from maestro.runtime.problem import problem
 from maestro.runtime.status import unexpected_error
 from maestro.scheduler.v1 import execution_pb2
 from maestro.scheduler.v1 import scheduler_service_pb2 as scheduler_pb
@@ -39,6 +38,7 @@ from maestro.services.gateway.bodies import duration_value, struct_value
 from maestro.services.gateway.filters import execution_filter, human_task_filter
 from maestro.services.gateway.models import CompleteHumanTaskBody, ExecuteBody, ReasonBody
 from maestro.services.gateway.openapi import problems
+from maestro.services.gateway.problems import http_problem
 from maestro.services.gateway.sse import HEADERS, KEEPALIVE, MEDIA_TYPE, KeepAliveStream, sse_event
 from maestro.services.gateway.workflows import IfMatch, etag_of, http_etag, name_of
 
@@ -463,7 +463,7 @@ async def _sse_body(
     finally:
         stream.close()
     if error is not None:
-        _, body = problem(error, instance=instance, request_id=context.current().request_id)
+        _, body = http_problem(error, instance=instance, request_id=context.current().request_id)
         yield sse_event(json.dumps(body, separators=(",", ":")), event="error")
 
 

@@ -159,3 +159,17 @@ class Problem(BaseModel):
         description="Bad fields: `field` (request path or JSON Pointer into the "
         "definition), `description`, `reason` (e.g. a diagnostic code).",
     )
+    reasons: list[dict[str, str]] | None = Field(
+        None,
+        description="`POLICY_DENIED`: why, each `{code, message}` (e.g. `ROLE_REQUIRED`).",
+    )
+    decision_id: str | None = Field(
+        None,
+        alias="decisionId",
+        description="`POLICY_DENIED`: the id of the logged policy decision.",
+    )
+    appeal: dict[str, Any] | None = Field(
+        None,
+        description="`POLICY_DENIED`: how to appeal (`path`, `grantableByRoles`, "
+        "`grantableBySubjects`, `instructions`).",
+    )

@@ -1,5 +1,6 @@
-"""OpenAPI description of the REST API: document bodies as JSON or YAML, and
-every error as an RFC 9457 ``application/problem+json`` Problem."""
+"""OpenAPI description of the REST API: document bodies as JSON or YAML, every
+error as an RFC 9457 ``application/problem+json`` Problem, and bearer JWT
+authentication (``bearerAuth``) on every API route."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from maestro.runtime.problem import PROBLEM_CONTENT_TYPE
+from maestro.services.gateway.auth import is_public
 from maestro.services.gateway.bodies import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
 from maestro.services.gateway.models import Problem
 
@@ -20,7 +22,9 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {
     400: "Invalid request: malformed JSON, wrong types, unknown fields, invalid "
     "definition (`violations` lists every problem).",
-    403: "The caller may not do this (`POLICY_DENIED`).",
+    401: "No valid bearer token (`UNAUTHENTICATED`); `WWW-Authenticate` says why.",
+    403: "The caller may not do this (`POLICY_DENIED`: `reasons`, `decisionId` and "
+    "`appeal` say why and whom to ask).",
     404: "Not found (`WORKFLOW_NOT_FOUND`, `VERSION_NOT_FOUND`, `EXECUTION_NOT_FOUND`, ...).",
     409: "Conflict (`ALREADY_EXISTS`, `ETAG_MISMATCH`).",
     413: "The request body exceeds the size limit (`PAYLOAD_TOO_LARGE`).",
@@ -58,9 +62,25 @@ DOCUMENT_BODY: dict[str, Any] = {
 """``openapi_extra`` of the endpoints whose body is a definition document."""
 
 
-def install_openapi(app: FastAPI) -> None:
+BEARER_AUTH = "bearerAuth"
+_BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT from the configured issuer (EdDSA, ES256 or RS256), or in dev "
+    "mode one from `maestro dev-token`. Claims: `sub`, `maestro/tenant` (or `tenant`), "
+    "`roles`, `clearance`, `purpose`, `legal_basis`, `reason_for_access`.",
+}
+
+
+def install_openapi(app: FastAPI, *, token_required: bool = True) -> None:
     """Replaces the generated document's validation errors (the API answers
-    400 problems, never 422) and adds the Problem schema."""
+    400 problems, never 422), adds the Problem schema, and puts ``bearerAuth``
+    on every non-public operation (optional when ``token_required`` is false,
+    as in dev mode)."""
+    security: list[dict[str, list[str]]] = [{BEARER_AUTH: []}]
+    if not token_required:
+        security.append({})  # anonymous allowed
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -71,12 +91,17 @@ def install_openapi(app: FastAPI) -> None:
             description=app.description,
             routes=app.routes,
         )
-        for path in schema.get("paths", {}).values():
+        for route, path in schema.get("paths", {}).items():
             for operation in path.values():
                 responses = operation.get("responses", {})
                 if responses.pop("422", None) is not None:
                     responses.setdefault("400", problems(400)[400])
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+                if not is_public(route):
+                    operation["security"] = security
+                    responses.setdefault("401", problems(401)[401])
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})[BEARER_AUTH] = _BEARER_SCHEME
+        schemas = components.setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
