@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from maestro.cli import devtoken_cli, executions_cli, mesh_cli, workflows
+from maestro.cli import devtoken_cli, executions_cli, mesh_cli, verify_cli, workflows
 from maestro.cli.mesh import SERVICES, grpc_address, load_settings
 from maestro.cli.up import EnvoyOptions, run_up, service_status, status_table
 from maestro.runtime.server import serve_until_signal
@@ -29,6 +29,7 @@ app.add_typer(executions_cli.human_tasks_app, name="human-tasks")
 app.add_typer(mesh_cli.app, name="mesh")
 app.command("certs")(mesh_cli.certs)
 app.command("dev-token")(devtoken_cli.dev_token)
+app.command("verify")(verify_cli.verify)
 
 DataDir = Annotated[
     Path | None,

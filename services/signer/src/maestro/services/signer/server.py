@@ -1,31 +1,75 @@
 """The signer's gRPC server.
 
-It owns its database from the start (readiness is the database answering); its
-RPCs are registered here as they are built.
+Start-up migrates the database, loads the key-encryption key, bootstraps the
+first signing key on a new database, and rebuilds the transparency log's tree,
+checking it against the latest signed checkpoint: a signer whose KEK or log
+is wrong refuses to start rather than serve. Readiness is the database
+answering.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime import db
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.signer.config import SignerSettings
-from maestro.signer.v1 import signer_service_pb2
+from maestro.services.signer.keys import KeyEncryptionKey
+from maestro.services.signer.log import TransparencyLog
+from maestro.services.signer.policy import InterimPolicyGate, PolicyGate
+from maestro.services.signer.service import Signer
+from maestro.services.signer.servicer import SignerServicer
+from maestro.services.signer.store import SignerStore
+from maestro.signer.v1 import signer_service_pb2, signer_service_pb2_grpc
 
 SERVICE_NAMES = (signer_service_pb2.DESCRIPTOR.services_by_name["SignerService"].full_name,)
 
 
 async def create_server(
-    settings: SignerSettings, *, tracer_provider: TracerProvider | None = None
+    settings: SignerSettings,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    policy: PolicyGate | None = None,
 ) -> GrpcServer:
-    """Starts a signer server; ``server.port`` is the bound port."""
-    engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "signer"))
+    """Starts a signer server; ``server.port`` is the bound port.
+
+    ``policy`` answers the signer's policy questions; None means the interim
+    fixed rules (:class:`InterimPolicyGate`) until the policy client is wired.
+    """
+    url = db.database_url(settings.database_url, settings.data_dir, "signer")
+    store = SignerStore(db.create_sync_engine(url, pool_size=5))
+    try:
+        kek = KeyEncryptionKey.from_settings(settings)
+        await asyncio.to_thread(store.migrate)
+        log = TransparencyLog(store, kek, settings.origin)
+        await log.open()
+    except BaseException:
+        await store.close()
+        raise
+
+    async def close() -> None:
+        await log.close()
+        await store.close()
+
+    signer = Signer(
+        store,
+        log,
+        policy if policy is not None else InterimPolicyGate(),
+        verify_cache_seconds=settings.verify_cache_seconds,
+    )
     spec = ServiceSpec(
         name="signer",
-        servicers=[],
+        servicers=[
+            (signer_service_pb2_grpc.add_SignerServiceServicer_to_server, SignerServicer(signer))
+        ],
         service_names=SERVICE_NAMES,
-        checks={"database": db.pinger(engine)},
-        on_stop=[engine.dispose],
+        checks={"database": store.ping},
+        on_stop=[close],
     )
-    return await start_grpc_server(spec, settings, tracer_provider)
+    try:
+        return await start_grpc_server(spec, settings, tracer_provider)
+    except BaseException:
+        await close()
+        raise

@@ -1,0 +1,68 @@
+"""The signer's policy gate: the one question it asks before policy-checked
+operations (``receipts.create``, ``receipts.get``, ``receipts.list``,
+``keys.rotate``).
+
+The domain (:class:`~maestro.services.signer.service.Signer`) calls
+:meth:`PolicyGate.authorize` from exactly one place, ``Signer._authorize``;
+the server injects the implementation. The principal is the caller's, read by
+the gate from the call context (never from a request body).
+
+:class:`InterimPolicyGate` is the default until the policy service's client is
+wired in: the fixed rules the contract states, nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from maestro.runtime import context
+from maestro.runtime.errors import PermissionDeniedError
+
+RECEIPT_CREATORS = frozenset({"registry", "scheduler"})
+"""Services whose identity may create receipts (SignReceipt)."""
+ADMIN_ROLE = "admin"
+
+
+class PolicyGate(Protocol):
+    """Decides whether the current caller may do ``action`` on a resource."""
+
+    async def authorize(
+        self, action: str, *, resource_type: str, resource_name: str, tenant: str
+    ) -> None:
+        """Returns when allowed.
+
+        Raises:
+            PermissionDeniedError: POLICY_DENIED (metadata ``decision_id`` when
+                the decision was logged).
+            UnavailableError: the policy service cannot be reached.
+        """
+        ...
+
+
+class InterimPolicyGate:
+    """Fixed rules until the policy service is wired in:
+
+    - ``receipts.create``: the calling service is the registry or the
+      scheduler, or the principal has role ``admin``;
+    - ``keys.rotate``: the principal has role ``admin``;
+    - ``receipts.get`` / ``receipts.list``: allowed (the signer scopes both to
+      the caller's tenant itself).
+    """
+
+    async def authorize(
+        self, action: str, *, resource_type: str, resource_name: str, tenant: str
+    ) -> None:
+        call = context.current()
+        admin = ADMIN_ROLE in call.principal.roles
+        if action == "receipts.create":
+            allowed = admin or call.caller_service in RECEIPT_CREATORS
+        elif action == "keys.rotate":
+            allowed = admin
+        else:
+            allowed = action in ("receipts.get", "receipts.list")
+        if not allowed:
+            raise PermissionDeniedError(
+                f"{action} on {resource_name} is not allowed for "
+                f"{call.principal.subject or call.caller_service or 'anonymous callers'}",
+                metadata={"action": action},
+            )
