@@ -1,31 +1,104 @@
-"""The policy's gRPC server.
+"""The policy service's gRPC server: PolicyService over one bundle manager, one
+decision log and its database.
 
-It owns its database from the start (readiness is the database answering); its
-RPCs are registered here as they are built.
+Readiness is the database answering and a bundle being active (until one is,
+every Decide fails closed). Shutdown stops the bundle watcher, then writes every
+decision still queued for the log, then closes the database.
 """
 
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from maestro.policy.v1 import policy_service_pb2
+from maestro.policy.v1 import policy_service_pb2, policy_service_pb2_grpc
 from maestro.runtime import db
-from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
+from maestro.runtime.periodic import Periodic
+from maestro.runtime.server import GrpcServer, ServiceSpec
+from maestro.services.policy.bundles import BundleManager
 from maestro.services.policy.config import PolicySettings
+from maestro.services.policy.decision_log import DecisionLog
+from maestro.services.policy.engine import RegoEngine
+from maestro.services.policy.listing import Listing
+from maestro.services.policy.metrics import PolicyMetrics
+from maestro.services.policy.service import PolicyService
+from maestro.services.policy.servicer import PolicyServicer
+from maestro.services.policy.store import DecisionStore
 
 SERVICE_NAMES = (policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,)
+RETENTION_INTERVAL_SECONDS = 3600.0
 
 
 async def create_server(
     settings: PolicySettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a policy server; ``server.port`` is the bound port."""
-    engine = db.create_engine(db.database_url(settings.database_url, settings.data_dir, "policy"))
+    url = db.database_url(settings.database_url, settings.data_dir, "policy")
+    engine = db.create_engine(url)
+    store = DecisionStore(engine, db.create_sync_engine(url, pool_size=2))
+    try:
+        await store.migrate()
+    except BaseException:
+        await store.close()
+        raise
+
+    async def bundle_loaded() -> None:
+        if bundles.active is None:
+            raise RuntimeError(f"no valid policy bundle loaded from {bundles.source}")
+
     spec = ServiceSpec(
         name="policy",
         servicers=[],
         service_names=SERVICE_NAMES,
-        checks={"database": db.pinger(engine)},
-        on_stop=[engine.dispose],
+        checks={"database": db.pinger(engine), "bundle": bundle_loaded},
     )
-    return await start_grpc_server(spec, settings, tracer_provider)
+    server = GrpcServer(spec, settings, tracer_provider)
+    metrics = PolicyMetrics(server.registry)
+    bundles = BundleManager(
+        settings.bundle_path,
+        RegoEngine(settings.decision_entrypoint),
+        poll_seconds=settings.bundle_poll_seconds,
+        on_reload=metrics.reloaded,
+    )
+    decision_log = DecisionLog(
+        store,
+        durable=settings.decision_log_durable,
+        batch_size=settings.decision_log_batch_size,
+        max_pending=settings.decision_log_max_pending,
+        on_batch=metrics.logged,
+    )
+    service = PolicyService(
+        bundles,
+        store,
+        decision_log,
+        metrics,
+        decision_cache_size=settings.decision_cache_size,
+        idempotency_cache_size=settings.idempotency_cache_size,
+    )
+    retention = Periodic(
+        "policy-retention",
+        RETENTION_INTERVAL_SECONDS,
+        lambda: service.trim_log(settings.decision_retention_days),
+    )
+
+    async def close() -> None:
+        await bundles.stop()
+        await retention.stop()
+        await decision_log.close(timeout=max(settings.grace_seconds, 1.0))
+        await store.close()
+
+    spec.on_stop = [close]
+    spec.servicers = [
+        (
+            policy_service_pb2_grpc.add_PolicyServiceServicer_to_server,
+            PolicyServicer(service, Listing(store, service)),
+        )
+    ]
+    try:
+        decision_log.start()
+        await bundles.start()
+        retention.start()
+        await server.start()
+    except BaseException:
+        await close()
+        raise
+    return server

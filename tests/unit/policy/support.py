@@ -1,0 +1,153 @@
+"""Helpers of the policy tests: principals, questions, a policy server in
+process (port 0, SQLite in a temporary directory) and gates on it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from maestro.policy.v1 import decision_pb2
+from maestro.policy.v1 import policy_service_pb2 as pb
+from maestro.runtime import context
+from maestro.runtime.clients import open_channel
+from maestro.runtime.policy import PolicyClient, PolicyGate, classification, principal_message
+from maestro.runtime.server import GrpcServer
+from maestro.services.policy.config import DEFAULT_BUNDLE, PolicySettings
+from maestro.services.policy.server import create_server
+
+AUTHZ = Path("maestro/authz/authz.rego")
+CATALOG = Path("maestro/catalog/data.json")
+
+
+def principal(
+    *roles: str,
+    tenant: str = "acme",
+    subject: str = "ana",
+    clearance: str = "",
+    purpose: str = "",
+    legal_basis: str = "",
+    reason: str = "",
+) -> context.Principal:
+    return context.Principal(
+        tenant=tenant,
+        subject=subject,
+        roles=roles,
+        clearance=clearance,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        reason_for_access=reason,
+    )
+
+
+ADMIN = principal("admin", subject="root")
+AUDITOR = principal("auditor", subject="audrey")
+
+
+def question(
+    who: context.Principal,
+    action: str,
+    *,
+    tenant: str = "acme",
+    name: str = "workflows/payroll",
+    level: str = "",
+    labels: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    request_id: str = "",
+) -> pb.DecideRequest:
+    request = pb.DecideRequest(
+        principal=principal_message(who),
+        action=action,
+        resource=decision_pb2.Resource(
+            type=action.partition(".")[0],
+            name=name,
+            tenant=tenant,
+            classification=classification(level),  # type: ignore[arg-type]
+            labels=labels or {},
+        ),
+        request_id=request_id or str(uuid.uuid4()),
+    )
+    if extra:
+        request.context.update(extra)
+    return request
+
+
+def copy_bundle(target: Path) -> Path:
+    """A writable copy of the shipped bundle."""
+    shutil.copytree(DEFAULT_BUNDLE, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+@dataclass
+class PolicyMesh:
+    """A policy server and clients of it."""
+
+    server: GrpcServer
+    client: PolicyClient
+    bundle: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def gate(self, **options: Any) -> PolicyGate:
+        return PolicyGate(self.client, **options)
+
+    def as_(self, who: context.Principal) -> Any:
+        """Binds ``who`` as the caller of the calls made inside."""
+        return context.bind(context.CallContext(principal=who))
+
+
+@asynccontextmanager
+async def policy_mesh(
+    tmp_path: Path, *, bundle: Path | None = None, **settings: Any
+) -> AsyncIterator[PolicyMesh]:
+    bundle = bundle if bundle is not None else copy_bundle(tmp_path / "bundle")
+    server = await create_server(
+        PolicySettings(
+            port=0,
+            metrics_port=None,
+            data_dir=tmp_path / "data",
+            bundle_path=bundle,
+            **settings,
+        )
+    )
+    address = f"127.0.0.1:{server.port}"
+    channel = open_channel(address, caller="tests", services=PolicyClient.SERVICES)
+    try:
+        yield PolicyMesh(server, PolicyClient(channel, timeout=10, address=address), bundle)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], *, within: float, step: float = 0.02
+) -> float:
+    """Seconds until ``probe()`` is true; fails after ``within`` seconds."""
+    started = time.monotonic()
+    while True:
+        if await probe():
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            raise AssertionError(f"not true within {within} s")
+        await asyncio.sleep(step)
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
