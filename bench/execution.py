@@ -466,11 +466,15 @@ class Rig:
         self.root = root
         self.pg = pg
         self.redis = redis
+        self.policy = Service("policy", "policy", {}, root)
         self.compiler = Service("compiler", "compiler", {}, root)
         self.registry = Service(
             "registry",
             "registry",
-            {"MAESTRO_REGISTRY_COMPILER_ADDRESS": self.compiler.address},
+            {
+                "MAESTRO_REGISTRY_COMPILER_ADDRESS": self.compiler.address,
+                "MAESTRO_REGISTRY_POLICY_ADDRESS": self.policy.address,
+            },
             root,
         )
         self.scheduler: Service | None = None
@@ -479,7 +483,13 @@ class Rig:
 
     def processes(self) -> list[Service]:
         optional = [self.scheduler, self.gateway]
-        return [self.compiler, self.registry, *self.executors, *(s for s in optional if s)]
+        return [
+            self.policy,
+            self.compiler,
+            self.registry,
+            *self.executors,
+            *(s for s in optional if s),
+        ]
 
     def cpu_components(self) -> dict[str, list[int]]:
         """PIDs per component, for :class:`CpuMeter`."""
@@ -487,7 +497,7 @@ class Rig:
             "scheduler": [self.scheduler.pid] if self.scheduler else [],
             "executors": [e.pid for e in self.executors],
             "gateway": [self.gateway.pid] if self.gateway else [],
-            "registry+compiler": [self.registry.pid, self.compiler.pid],
+            "registry+compiler+policy": [self.registry.pid, self.compiler.pid, self.policy.pid],
             "bench client": [os.getpid()],
         }
         if self.pg is not None:
@@ -497,9 +507,9 @@ class Rig:
         return parts
 
     async def up(self) -> None:
-        for service in (self.compiler, self.registry):
+        for service in (self.policy, self.compiler, self.registry):
             service.start()
-        for service in (self.compiler, self.registry):
+        for service in (self.policy, self.compiler, self.registry):
             await service.wait_ready()
         channel = open_channel(
             self.registry.address, caller="bench", services=RegistryClient.SERVICES
@@ -530,7 +540,10 @@ class Rig:
         """Stops the scenario before (scheduler, executors, gateway) and starts a
         scheduler on an empty database (and an empty Redis)."""
         self.stop_scenario()
-        env = {"MAESTRO_SCHEDULER_REGISTRY_ADDRESS": self.registry.address}
+        env = {
+            "MAESTRO_SCHEDULER_REGISTRY_ADDRESS": self.registry.address,
+            "MAESTRO_SCHEDULER_POLICY_ADDRESS": self.policy.address,
+        }
         if self.pg is not None and self.redis is not None:
             self.redis.client().flushall()
             env |= {
@@ -574,7 +587,7 @@ class Rig:
 
     async def add_gateway(self) -> Service:
         assert self.scheduler is not None
-        nowhere = f"127.0.0.1:{free_port()}"  # policy/signer/executor are not started
+        nowhere = f"127.0.0.1:{free_port()}"  # signer/executor are not started
         self.gateway = Service(
             "gateway",
             "gateway",
@@ -583,7 +596,7 @@ class Rig:
                 "MAESTRO_GATEWAY_REGISTRY_ADDRESS": self.registry.address,
                 "MAESTRO_GATEWAY_SCHEDULER_ADDRESS": self.scheduler.address,
                 "MAESTRO_GATEWAY_EXECUTOR_ADDRESS": nowhere,
-                "MAESTRO_GATEWAY_POLICY_ADDRESS": nowhere,
+                "MAESTRO_GATEWAY_POLICY_ADDRESS": self.policy.address,
                 "MAESTRO_GATEWAY_SIGNER_ADDRESS": nowhere,
             },
             self.root,
@@ -602,7 +615,7 @@ class Rig:
 
     def stop_all(self) -> None:
         self.stop_scenario()
-        for service in (self.registry, self.compiler):
+        for service in (self.registry, self.compiler, self.policy):
             service.stop()
 
 

@@ -12,6 +12,8 @@ import pytest
 from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
+from maestro.services.policy.config import PolicySettings
+from maestro.services.policy.server import create_server as create_policy
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
 
@@ -25,12 +27,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def start_policy(data_dir: Path) -> GrpcServer:
+    """A policy server with the shipped default bundle (every service asks it
+    before acting, and fails closed without it)."""
+    return await create_policy(PolicySettings(port=0, metrics_port=None, data_dir=data_dir))
+
+
 @dataclass
 class AuthoringMesh:
-    """A compiler and a registry wired to it, in this process."""
+    """A compiler, a registry wired to it, and the policy service both ask."""
 
     compiler: GrpcServer
     registry: GrpcServer
+    policy: GrpcServer
 
     @property
     def registry_address(self) -> str:
@@ -40,9 +49,14 @@ class AuthoringMesh:
     def compiler_address(self) -> str:
         return f"127.0.0.1:{self.compiler.port}"
 
+    @property
+    def policy_address(self) -> str:
+        return f"127.0.0.1:{self.policy.port}"
+
 
 @pytest.fixture
 async def authoring_mesh(tmp_path: Path) -> AsyncIterator[AuthoringMesh]:
+    policy = await start_policy(tmp_path)
     compiler = await create_compiler(CompilerSettings(port=0, metrics_port=0))
     registry = await create_registry(
         RegistrySettings(
@@ -50,10 +64,12 @@ async def authoring_mesh(tmp_path: Path) -> AsyncIterator[AuthoringMesh]:
             metrics_port=0,
             data_dir=tmp_path,
             compiler_address=f"127.0.0.1:{compiler.port}",
+            policy_address=f"127.0.0.1:{policy.port}",
         )
     )
     try:
-        yield AuthoringMesh(compiler, registry)
+        yield AuthoringMesh(compiler, registry, policy)
     finally:
         await registry.stop(0)
         await compiler.stop(0)
+        await policy.stop(0)

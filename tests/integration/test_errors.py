@@ -19,7 +19,7 @@ from maestro.runtime.errors import (
 from maestro.runtime.status import STATUS_DETAILS_KEY, from_rpc_error
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
-from tests.conftest import AuthoringMesh, free_port
+from tests.conftest import AuthoringMesh, free_port, start_policy
 
 pytestmark = pytest.mark.integration
 
@@ -139,12 +139,14 @@ async def test_create_then_get_and_idempotent_retry(authoring_mesh: AuthoringMes
 async def test_peer_down_is_a_typed_unavailable(tmp_path: object) -> None:
     # A registry whose compiler is not running: creating must fail cleanly as
     # UNAVAILABLE/DEPENDENCY_UNAVAILABLE, not INTERNAL.
+    policy = await start_policy(tmp_path)  # type: ignore[arg-type]
     registry = await create_registry(
         RegistrySettings(
             port=0,
             metrics_port=None,
             data_dir=tmp_path,  # type: ignore[arg-type]
             compiler_address=f"127.0.0.1:{free_port()}",
+            policy_address=f"127.0.0.1:{policy.port}",
             client_timeout_seconds=2,
         )
     )
@@ -160,15 +162,27 @@ async def test_peer_down_is_a_typed_unavailable(tmp_path: object) -> None:
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         assert isinstance(typed, UnavailableError)
         assert typed.reason == "DEPENDENCY_UNAVAILABLE"
+        assert "compiler" in typed.message or typed.metadata.get("peer", "").endswith(
+            registry.settings.compiler_address.split(":")[-1]  # type: ignore[attr-defined]
+        )
     finally:
         await registry.stop(0)
+        await policy.stop(0)
 
 
 async def test_caller_identity_from_metadata_scopes_the_tenant(
     authoring_mesh: AuthoringMesh,
 ) -> None:
-    acme = (("x-maestro-tenant", "acme"), ("x-maestro-subject", "ana"))
-    globex = (("x-maestro-tenant", "globex"), ("x-maestro-subject", "bob"))
+    acme = (
+        ("x-maestro-tenant", "acme"),
+        ("x-maestro-subject", "ana"),
+        ("x-maestro-roles", "author"),
+    )
+    globex = (
+        ("x-maestro-tenant", "globex"),
+        ("x-maestro-subject", "bob"),
+        ("x-maestro-roles", "author"),
+    )
     async with grpc.aio.insecure_channel(authoring_mesh.registry_address) as channel:
         stub = pb_grpc.RegistryServiceStub(channel)
         created = await stub.CreateWorkflow(

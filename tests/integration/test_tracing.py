@@ -22,6 +22,7 @@ from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
+from tests.conftest import start_policy
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,7 @@ async def traced_mesh(
     for provider in providers:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     client_provider, compiler_provider, registry_provider = providers
+    policy = await start_policy(tmp_path)
     compiler = await create_compiler(
         CompilerSettings(port=0, metrics_port=None), tracer_provider=compiler_provider
     )
@@ -49,6 +51,7 @@ async def traced_mesh(
             metrics_port=None,
             data_dir=tmp_path,
             compiler_address=f"127.0.0.1:{compiler.port}",
+            policy_address=f"127.0.0.1:{policy.port}",
         ),
         tracer_provider=registry_provider,
     )
@@ -57,6 +60,7 @@ async def traced_mesh(
     finally:
         await registry.stop(0)
         await compiler.stop(0)
+        await policy.stop(0)
 
 
 def _one(spans: list[ReadableSpan], name: str, kind: SpanKind) -> ReadableSpan:

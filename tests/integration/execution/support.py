@@ -33,6 +33,7 @@ from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
 from maestro.services.scheduler.config import SchedulerSettings
 from maestro.services.scheduler.server import create_server as create_scheduler
+from tests.conftest import start_policy
 
 X = execution_pb2.ExecutionState
 TERMINAL = frozenset(
@@ -204,6 +205,8 @@ async def execution_mesh(
 ) -> AsyncIterator[Mesh]:
     """Starts the mesh (and one executor unless told not to); stops it all."""
     async with AsyncExitStack() as stack:
+        policy = await start_policy(data_dir)
+        stack.push_async_callback(policy.stop, 0)
         compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
         stack.push_async_callback(compiler.stop, 0)
         registry = await create_registry(
@@ -212,6 +215,7 @@ async def execution_mesh(
                 metrics_port=None,
                 data_dir=data_dir,
                 compiler_address=f"127.0.0.1:{compiler.port}",
+                policy_address=f"127.0.0.1:{policy.port}",
             )
         )
         stack.push_async_callback(registry.stop, 0)
@@ -220,6 +224,7 @@ async def execution_mesh(
             "metrics_port": None,
             "data_dir": data_dir,
             "registry_address": f"127.0.0.1:{registry.port}",
+            "policy_address": f"127.0.0.1:{policy.port}",
             "lease_seconds": 2.0,
             "timer_interval_seconds": 0.05,
             **backend.scheduler_settings(),

@@ -24,6 +24,7 @@ from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
+from tests.conftest import start_policy
 from tests.integration.execution.processes import ServiceProcess
 from tests.integration.execution.sink import Sink, running_sink
 from tests.integration.execution.support import TERMINAL, Backend, Mesh
@@ -58,12 +59,15 @@ steps:
 class CrashRig:
     """In-process compiler and registry; scheduler and executors as processes."""
 
-    def __init__(self, backend: Backend, root: Path, registry: GrpcServer) -> None:
+    def __init__(
+        self, backend: Backend, root: Path, registry: GrpcServer, policy: GrpcServer
+    ) -> None:
         self.root = root
         self.registry = registry
         settings = {
             "MAESTRO_SCHEDULER_DATA_DIR": str(root),
             "MAESTRO_SCHEDULER_REGISTRY_ADDRESS": f"127.0.0.1:{registry.port}",
+            "MAESTRO_SCHEDULER_POLICY_ADDRESS": f"127.0.0.1:{policy.port}",
             "MAESTRO_SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),
             "MAESTRO_SCHEDULER_TIMER_INTERVAL_SECONDS": "0.1",
             "MAESTRO_SCHEDULER_DISPATCH": "redis" if backend.redis_url else "sql",
@@ -95,6 +99,7 @@ class CrashRig:
 
 @pytest.fixture
 async def rig(backend: Backend, tmp_path: Path) -> AsyncIterator[tuple[CrashRig, Mesh]]:
+    policy = await start_policy(tmp_path)
     compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
     registry = await create_registry(
         RegistrySettings(
@@ -102,9 +107,10 @@ async def rig(backend: Backend, tmp_path: Path) -> AsyncIterator[tuple[CrashRig,
             metrics_port=None,
             data_dir=tmp_path,
             compiler_address=f"127.0.0.1:{compiler.port}",
+            policy_address=f"127.0.0.1:{policy.port}",
         )
     )
-    rig = CrashRig(backend, tmp_path, registry)
+    rig = CrashRig(backend, tmp_path, registry, policy)
     rig.scheduler.start()
     registry_channel = open_channel(
         f"127.0.0.1:{registry.port}", caller="tests", services=RegistryClient.SERVICES
@@ -132,6 +138,7 @@ async def rig(backend: Backend, tmp_path: Path) -> AsyncIterator[tuple[CrashRig,
         await registry_channel.close()
         await registry.stop(0)
         await compiler.stop(0)
+        await policy.stop(0)
 
 
 async def _all_terminal(

@@ -244,9 +244,20 @@ async def child(
 
 
 def caller(*roles: str, subject: str = "fran@example.com") -> context.CallContext:
-    """A caller of the default tenant (the one the mesh's executions belong to)."""
+    """A caller of the default tenant (the one the mesh's executions belong to).
+
+    The workflow names who may complete its human task (`role:<assignee>`); the
+    default policy bundle also wants the `approver` role for completing any task,
+    and clearance, purpose and legal basis for the samples' classified data."""
     return context.CallContext(
-        principal=context.Principal(tenant="default", subject=subject, roles=roles)
+        principal=context.Principal(
+            tenant="default",
+            subject=subject,
+            roles=(*roles, "approver"),
+            clearance="restricted",
+            purpose="operations",
+            legal_basis="legitimate-interests",
+        )
     )
 
 

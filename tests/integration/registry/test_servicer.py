@@ -21,6 +21,7 @@ from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
+from tests.conftest import start_policy
 from tests.unit.registry.support import ANA, document
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 @pytest.fixture
 async def client(database_url: str, tmp_path: Path) -> AsyncIterator[RegistryClient]:
+    policy = await start_policy(tmp_path)
     compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
     registry: GrpcServer | None = None
     channel: grpc.aio.Channel | None = None
@@ -39,12 +41,15 @@ async def client(database_url: str, tmp_path: Path) -> AsyncIterator[RegistryCli
                 data_dir=tmp_path,
                 database_url=database_url,
                 compiler_address=f"127.0.0.1:{compiler.port}",
+                policy_address=f"127.0.0.1:{policy.port}",
             )
         )
         address = f"127.0.0.1:{registry.port}"
         channel = open_channel(address, caller="tests", services=RegistryClient.SERVICES)
         # Calls carry the identity bound here, as they would from the gateway.
-        with context.bind(context.CallContext(principal=ANA)):
+        # (an admin of tenant acme: the policy service decides who may act)
+        admin = context.Principal(tenant=ANA.tenant, subject=ANA.subject, roles=("admin",))
+        with context.bind(context.CallContext(principal=admin)):
             yield RegistryClient(channel, timeout=10, address=address)
     finally:
         if channel is not None:
@@ -52,6 +57,7 @@ async def client(database_url: str, tmp_path: Path) -> AsyncIterator[RegistryCli
         if registry is not None:
             await registry.stop(0)
         await compiler.stop(0)
+        await policy.stop(0)
 
 
 def _source(content: bytes) -> source_pb2.WorkflowSource:

@@ -19,6 +19,7 @@ from maestro.runtime import context
 from maestro.runtime.clients import ServiceClient, open_channel
 from maestro.runtime.server import GrpcServer
 from maestro.services.signer.config import SignerSettings
+from maestro.services.signer.policy import InterimPolicyGate
 from maestro.services.signer.server import create_server
 from maestro.signer.v1 import signer_service_pb2, signer_service_pb2_grpc
 from tests.servers import PostgresServer, fresh_database, postgres
@@ -87,7 +88,7 @@ async def signer_client(
 
 @pytest.fixture
 async def server(database_url: str, tmp_path: Path) -> AsyncIterator[GrpcServer]:
-    started = await create_server(settings(database_url, tmp_path))
+    started = await create_server(settings(database_url, tmp_path), policy=InterimPolicyGate())
     try:
         yield started
     finally:

@@ -20,6 +20,7 @@ from maestro.runtime import context, db, provenance
 from maestro.runtime.errors import FailedPreconditionError
 from maestro.services.signer.keys import KekError
 from maestro.services.signer.log import LogIntegrityError
+from maestro.services.signer.policy import InterimPolicyGate
 from maestro.services.signer.server import create_server
 from maestro.services.signer.store import (
     ALEMBIC_VERSION_TABLE,
@@ -49,7 +50,7 @@ def _engine(database_url: str) -> Engine:
 async def _sign(
     database_url: str, data_dir: Path, first: int, count: int
 ) -> list[pb.SignReceiptResponse]:
-    server = await create_server(settings(database_url, data_dir))
+    server = await create_server(settings(database_url, data_dir), policy=InterimPolicyGate())
     try:
         async with signer_client(server) as client:
             with context.bind(context.CallContext(principal=ANA)):
@@ -77,7 +78,7 @@ async def test_migrations_build_the_store_schema(database_url: str, tmp_path: Pa
 async def test_the_log_survives_restarts(database_url: str, tmp_path: Path) -> None:
     first = await _sign(database_url, tmp_path, 0, 3)
     old_checkpoint = first[-1].checkpoint
-    server = await create_server(settings(database_url, tmp_path))
+    server = await create_server(settings(database_url, tmp_path), policy=InterimPolicyGate())
     try:
         async with signer_client(server) as client:
             with context.bind(context.CallContext(principal=ANA)):
@@ -139,7 +140,7 @@ async def test_a_wrong_kek_refuses_to_start(database_url: str, tmp_path: Path) -
     await _sign(database_url, tmp_path, 0, 1)
     other = SecretStr(base64.b64encode(os.urandom(32)).decode())
     with pytest.raises(KekError, match="wrong MAESTRO_SIGNER_KEK"):
-        await create_server(settings(database_url, tmp_path, kek=other))
+        await create_server(settings(database_url, tmp_path, kek=other), policy=InterimPolicyGate())
 
 
 def _drop_log_triggers(conn: Connection) -> None:
@@ -156,7 +157,9 @@ async def test_an_altered_log_is_caught_on_read_and_at_start(
     forged = receipt_pb2.Envelope()
     forged.CopyFrom(signed[0].receipt.envelope)
     forged.payload = forged.payload.replace(b"SUCCEEDED", b"CANCELLED")
-    server = await create_server(settings(database_url, tmp_path, verify_cache_seconds=0))
+    server = await create_server(
+        settings(database_url, tmp_path, verify_cache_seconds=0), policy=InterimPolicyGate()
+    )
     engine = _engine(database_url)
     try:
         with engine.begin() as conn:  # someone with database access, bypassing the triggers
@@ -188,4 +191,4 @@ async def test_an_altered_log_is_caught_on_read_and_at_start(
         engine.dispose()
         await server.stop(0)
     with pytest.raises(LogIntegrityError, match="the log was altered"):
-        await create_server(settings(database_url, tmp_path))
+        await create_server(settings(database_url, tmp_path), policy=InterimPolicyGate())

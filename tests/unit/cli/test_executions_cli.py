@@ -36,7 +36,7 @@ from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
 from maestro.services.scheduler.config import SchedulerSettings
 from maestro.services.scheduler.server import create_server as create_scheduler
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, start_policy
 from tests.unit.scheduler_double import (
     LoopThread,
     ThreadedScheduler,
@@ -456,6 +456,7 @@ def mesh_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     thread = LoopThread()
 
     async def start() -> list[GrpcServer]:
+        policy = await start_policy(tmp_path)
         compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
         registry = await create_registry(
             RegistrySettings(
@@ -463,6 +464,7 @@ def mesh_env(tmp_path: Path) -> Iterator[dict[str, str]]:
                 metrics_port=None,
                 data_dir=tmp_path,
                 compiler_address=f"127.0.0.1:{compiler.port}",
+                policy_address=f"127.0.0.1:{policy.port}",
             )
         )
         scheduler = await create_scheduler(
@@ -471,9 +473,10 @@ def mesh_env(tmp_path: Path) -> Iterator[dict[str, str]]:
                 metrics_port=None,
                 data_dir=tmp_path,
                 registry_address=f"127.0.0.1:{registry.port}",
+                policy_address=f"127.0.0.1:{policy.port}",
             )
         )
-        return [scheduler, registry, compiler]
+        return [scheduler, registry, compiler, policy]
 
     async def stop(servers: list[GrpcServer]) -> None:
         for server in servers:

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from maestro.cli.main import app as cli
 from maestro.policy.v1 import decision_pb2
-from maestro.runtime.context import Principal
+from maestro.runtime.context import LOCAL_ADMIN, Principal
 from maestro.runtime.errors import PermissionDeniedError
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.runtime.settings import ServiceSettings
@@ -238,9 +238,7 @@ async def test_dev_mode_without_a_token_is_the_default_admin(
     gateway = await make_gateway(data_dir=tmp_path)
     response = await gateway.http.get(ROUTE)
     assert response.status_code == 200, response.text
-    assert gateway.received() == Principal(
-        tenant="default", subject="local-admin", roles=("admin",)
-    )
+    assert gateway.received() == LOCAL_ADMIN
     assert gateway.auth_count("dev_default") == 1
     assert not (tmp_path / DEV_KEY_FILE).exists()  # the gateway never writes the key
 

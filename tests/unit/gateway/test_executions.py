@@ -617,9 +617,10 @@ async def mesh(authoring_mesh: AuthoringMesh, tmp_path: Path) -> AsyncIterator[M
             metrics_port=None,
             data_dir=tmp_path,
             registry_address=authoring_mesh.registry_address,
+            policy_address=authoring_mesh.policy_address,
         )
     )
-    others = {f"{s}_address": f"127.0.0.1:{free_port()}" for s in ("executor", "policy", "signer")}
+    others = {f"{s}_address": f"127.0.0.1:{free_port()}" for s in ("executor", "signer")}
     gateway = await create_server(
         GatewaySettings(
             port=0,
@@ -627,6 +628,7 @@ async def mesh(authoring_mesh: AuthoringMesh, tmp_path: Path) -> AsyncIterator[M
             compiler_address=authoring_mesh.compiler_address,
             registry_address=authoring_mesh.registry_address,
             scheduler_address=f"127.0.0.1:{scheduler.port}",
+            policy_address=authoring_mesh.policy_address,
             **others,
         ),
         tracer_provider=TracerProvider(),

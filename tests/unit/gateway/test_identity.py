@@ -10,7 +10,16 @@ DEFAULTS = {"default_tenant": "default", "default_subject": "local-admin"}
 
 def test_no_headers_is_the_local_admin_of_the_default_tenant() -> None:
     principal = principal_from_headers({}, **DEFAULTS, default_roles=("admin",))
-    assert principal == Principal(tenant="default", subject="local-admin", roles=("admin",))
+    # cleared for every classification, with a purpose and legal basis (LOCAL_ADMIN)
+    assert principal == Principal(
+        tenant="default",
+        subject="local-admin",
+        roles=("admin",),
+        clearance="restricted",
+        purpose="operations",
+        legal_basis="legitimate-interests",
+        reason_for_access="local development",
+    )
 
 
 def test_headers_win_over_defaults() -> None:

@@ -13,9 +13,10 @@ from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 
 # Which peer addresses each service's settings take (setting name -> peer).
 PEERS: dict[str, dict[str, str]] = {
-    "registry": {"compiler_address": "compiler"},
-    "scheduler": {"registry_address": "registry"},
+    "registry": {"compiler_address": "compiler", "policy_address": "policy"},
+    "scheduler": {"registry_address": "registry", "policy_address": "policy"},
     "executor": {"scheduler_address": "scheduler"},
+    "signer": {"policy_address": "policy"},
     "gateway": {f"{svc}_address": svc for svc in GRPC_SERVICES},
 }
 

@@ -93,6 +93,21 @@ class Principal:
         )
 
 
+LOCAL_ADMIN = Principal(
+    tenant="default",
+    subject="local-admin",
+    roles=("admin",),
+    clearance="restricted",
+    purpose="operations",
+    legal_basis="legitimate-interests",
+    reason_for_access="local development",
+)
+"""Who a call that names no subject acts as in the embedded default (``maestro
+up``, the gateway's dev mode): an admin cleared for every classification, with
+a declared purpose and legal basis, so the samples (confidential, restricted)
+run without tokens. Production turns this off (``anonymous_as_local_admin``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallContext:
     """What is known about the call being served."""

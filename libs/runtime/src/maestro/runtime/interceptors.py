@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -146,9 +147,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             (k, v) for k, v in (metadata or ()) if k in context.IDENTITY_KEYS
         )
         if principal.is_anonymous and self._local_admin:
-            return context.Principal(
-                tenant=principal.tenant or "default", subject="local-admin", roles=("admin",)
-            )
+            return replace(context.LOCAL_ADMIN, tenant=principal.tenant or "default")
         return principal
 
     @asynccontextmanager

@@ -57,14 +57,15 @@ def principal_from_headers(
         (key, value) for key in context.IDENTITY_KEYS if (value := headers.get(key, "").strip())
     )
     roles_header = headers.get(context.ROLES_KEY)
+    local = context.LOCAL_ADMIN if not given.subject else Principal()
     return Principal(
         tenant=given.tenant or default_tenant,
         subject=given.subject or default_subject,
         roles=given.roles if roles_header is not None else tuple(default_roles),
-        clearance=given.clearance,
-        purpose=given.purpose,
-        legal_basis=given.legal_basis,
-        reason_for_access=given.reason_for_access,
+        clearance=given.clearance or local.clearance,
+        purpose=given.purpose or local.purpose,
+        legal_basis=given.legal_basis or local.legal_basis,
+        reason_for_access=given.reason_for_access or local.reason_for_access,
     )
 
 

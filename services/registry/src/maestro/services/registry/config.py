@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from maestro.runtime.policy import PolicyGateSettings
 from maestro.runtime.settings import (
     DEFAULT_GRPC_PORTS,
     DEFAULT_METRICS_PORTS,
@@ -13,7 +14,7 @@ from maestro.runtime.settings import (
 )
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(ServiceSettings, PolicyGateSettings):
     """Registry settings: its database and the compiler it validates with."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True)

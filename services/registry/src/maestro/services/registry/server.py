@@ -7,6 +7,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from maestro.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from maestro.runtime import db
 from maestro.runtime.clients import CompilerClient, open_channel
+from maestro.runtime.policy import open_policy_gate
 from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.services.registry.clients import CompilerAdapter
 from maestro.services.registry.config import RegistrySettings
@@ -30,6 +31,7 @@ async def create_server(
         raise
 
     async def close() -> None:
+        await gate.close()
         await channel.close()
         await engine.dispose()
 
@@ -56,7 +58,17 @@ async def create_server(
     compiler_client = CompilerClient(
         channel, timeout=settings.client_timeout_seconds, address=settings.compiler_address
     )
-    registry = Registry(store, CompilerAdapter(compiler_client))
+    gate = open_policy_gate(
+        settings.policy_address,
+        caller="registry",
+        ttl_seconds=settings.policy_cache_ttl_seconds,
+        max_entries=settings.policy_cache_max_entries,
+        timeout=settings.policy_timeout_seconds,
+        tls=settings.tls_files(),
+        tracer_provider=server.tracer_provider,
+        registry=server.registry,
+    )
+    registry = Registry(store, CompilerAdapter(compiler_client), gate)
     spec.servicers = [
         (
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server,

@@ -38,6 +38,7 @@ from maestro.runtime.errors import (
     InvalidDefinitionError,
     NotFoundError,
 )
+from maestro.runtime.policy import Action, PolicyGate
 from maestro.services.registry import listing, templates, versioning
 from maestro.services.registry.store import (
     DuplicateRequestError,
@@ -196,10 +197,41 @@ class Registry:
     """Workflow definitions, drafts, versions, aliases and templates of every
     tenant."""
 
-    def __init__(self, store: RegistryStore, compiler: Compiler) -> None:
+    def __init__(
+        self, store: RegistryStore, compiler: Compiler, gate: PolicyGate | None = None
+    ) -> None:
+        """``gate`` None skips policy checks: only for domain unit tests; the
+        server always passes one (and fails closed without the policy service)."""
         self._store = store
         self._compiler = compiler
+        self._gate = gate
         self._template_definitions: dict[str, workflow_pb2.WorkflowDefinition] = {}
+
+    async def _authorize(
+        self, principal: Principal, action: Action, name: str, row: WorkflowRow | None = None
+    ) -> None:
+        """Asks the policy service (POLICY_DENIED / DEPENDENCY_UNAVAILABLE)."""
+        if self._gate is None:
+            return
+        labels: dict[str, str] = {}
+        if row is not None and row.draft_definition:
+            labels = dict(workflow_pb2.WorkflowDefinition.FromString(row.draft_definition).labels)
+        await self._gate.check(
+            action,
+            resource=name,
+            tenant=_tenant(principal),
+            classification=labels.get("classification"),
+            labels=labels,
+            principal=principal,
+        )
+
+    async def _authorize_existing(self, principal: Principal, action: Action, name: str) -> None:
+        if "/versions/" in name:
+            workflow_id, _ = parse_version_name(name)
+        else:
+            workflow_id = parse_workflow_name(name)
+        row = await self._store.get_workflow(_tenant(principal), workflow_id, with_latest=False)
+        await self._authorize(principal, action, f"workflows/{workflow_id}", row)
 
     # -- create / read ---------------------------------------------------------
 
@@ -213,6 +245,7 @@ class Registry:
     ) -> WorkflowRow:
         """Creates a workflow with a draft at ``0.1.0-draft`` (idempotent on
         ``request_id``)."""
+        await self._authorize(principal, Action.WORKFLOW_CREATE, "workflows/-")
         return await self._create(principal, source, workflow_id, request_id, "CREATE")
 
     async def get_workflow(
@@ -260,6 +293,7 @@ class Registry:
         etag."""
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
         _require_content(source)
+        await self._authorize_existing(principal, Action.WORKFLOW_UPDATE, name)
 
         async def attempt(current: WorkflowRow) -> bool:
             if _is_draft(current, source):
@@ -290,6 +324,7 @@ class Registry:
     ) -> WorkflowRow:
         """Soft-deletes the workflow; deleting a deleted workflow returns it."""
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
+        await self._authorize_existing(principal, Action.WORKFLOW_DELETE, name)
         existing = await self._store.get_workflow(tenant, workflow_id, with_latest=False)
         if existing is None:
             raise _workflow_not_found(name)
@@ -351,6 +386,7 @@ class Registry:
         allowed bump (see ``versioning.next_version``).
         """
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
+        await self._authorize_existing(principal, Action.WORKFLOW_PUBLISH, name)
         _check_request_id(request_id)
         replay = await self._replay(tenant, request_id, "PUBLISH")
         if replay is not None:
@@ -464,6 +500,7 @@ class Registry:
         ``latest``; the alias stores the semver it resolved to)."""
         workflow_id, spec = parse_version_name(name)
         tenant = _tenant(principal)
+        await self._authorize_existing(principal, Action.WORKFLOW_PROMOTE, name)
         if not _ALIAS.match(alias) or alias in RESERVED_ALIASES:
             raise InvalidArgumentError(
                 f"alias {alias!r} must be lowercase letters, digits and '-', starting with a "

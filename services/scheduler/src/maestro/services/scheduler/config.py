@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from maestro.runtime.policy import PolicyGateSettings
 from maestro.runtime.settings import (
     DEFAULT_GRPC_PORTS,
     DEFAULT_METRICS_PORTS,
@@ -15,7 +16,7 @@ from maestro.runtime.settings import (
 )
 
 
-class SchedulerSettings(ServiceSettings):
+class SchedulerSettings(ServiceSettings, PolicyGateSettings):
     """Scheduler settings: its database, its dispatch backend and its timers."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_SCHEDULER_", extra="ignore", frozen=True)

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime import db
 from maestro.runtime.clients import RegistryClient, open_channel
+from maestro.runtime.policy import open_policy_gate
 from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.scheduler.v1 import scheduler_service_pb2, scheduler_service_pb2_grpc
 from maestro.services.scheduler.config import SchedulerSettings
@@ -73,6 +74,16 @@ async def create_server(
         channel, timeout=settings.client_timeout_seconds, address=settings.registry_address
     )
     dispatch = build_dispatch(settings, store)
+    gate = open_policy_gate(
+        settings.policy_address,
+        caller="scheduler",
+        ttl_seconds=settings.policy_cache_ttl_seconds,
+        max_entries=settings.policy_cache_max_entries,
+        timeout=settings.policy_timeout_seconds,
+        tls=settings.tls_files(),
+        tracer_provider=server.tracer_provider,
+        registry=server.registry,
+    )
     scheduler = Scheduler(
         store,
         Plans(store, registry, settings.alias_cache_seconds),
@@ -81,10 +92,12 @@ async def create_server(
         lease_seconds=settings.lease_seconds,
         timer_interval=settings.timer_interval_seconds,
         max_poll_wait=settings.max_poll_wait_seconds,
+        gate=gate,
     )
 
     async def close() -> None:
         await scheduler.stop()
+        await gate.close()
         await channel.close()
         await store.close()
 

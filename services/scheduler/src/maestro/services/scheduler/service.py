@@ -38,6 +38,7 @@ from maestro.runtime.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from maestro.runtime.policy import Action, PolicyGate
 from maestro.scheduler.v1 import execution_pb2, scheduler_service_pb2, task_pb2
 from maestro.services.scheduler import views
 from maestro.services.scheduler.dispatch import Dispatch
@@ -203,7 +204,10 @@ class Scheduler:
         lease_seconds: float,
         timer_interval: float,
         max_poll_wait: float,
+        gate: PolicyGate | None,
     ) -> None:
+        """``gate`` None skips policy checks: only for domain unit tests; the
+        server always passes one (and fails closed without the policy service)."""
         self.store = store
         self.plans = plans
         self.dispatch = dispatch
@@ -213,6 +217,7 @@ class Scheduler:
         self.timer_interval = timer_interval
         self.max_poll_wait = max_poll_wait
         self.engine = Orchestrator(lease_seconds=lease_seconds)
+        self.gate = gate
         self._watchers: dict[str, set[asyncio.Queue[EventRow | None]]] = defaultdict(set)
         self._background: list[asyncio.Task[None]] = []
         self._kicks: set[asyncio.Task[Any]] = set()
@@ -354,6 +359,26 @@ class Scheduler:
         ):
             self._subworkflow_wake.set()
 
+    async def _authorize(
+        self, action: Action, resource: str, labels: Mapping[str, str]
+    ) -> list[str]:
+        """Asks the policy service; returns the allowing decision's id (for
+        receipts) or raises POLICY_DENIED / DEPENDENCY_UNAVAILABLE."""
+        if self.gate is None:
+            return []
+        decision = await self.gate.check(
+            action,
+            resource=resource,
+            classification=labels.get("classification"),
+            labels=labels,
+        )
+        return [decision.decision_id] if decision.decision_id else []
+
+    async def _authorize_on(self, action: Action, row: ExecutionRow) -> None:
+        plan = await self.plans.by_digest(row.definition_digest)
+        labels = plan.workflow_labels if plan is not None else {}
+        await self._authorize(action, f"executions/{row.execution_id}", labels)
+
     # -- StartExecution ------------------------------------------------------------------------
 
     async def start_execution(
@@ -375,6 +400,10 @@ class Scheduler:
         resolved = await self.plans.resolve(tenant, workflow_id, request.version)
         inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
         resolved.plan.validate_inputs(inputs)
+        if parent is None:  # a child runs on its parent's authorisation
+            await self._authorize(
+                Action.EXECUTION_START, f"workflows/{workflow_id}", resolved.plan.workflow_labels
+            )
         at = now()
         timeout = request.timeout.ToTimedelta() if request.HasField("timeout") else None
         if timeout is not None and timeout <= timedelta(0):
@@ -530,7 +559,7 @@ class Scheduler:
         digest = request_hash(request)
         if await self._replayed("CancelExecution", request.request_id, digest):
             return await self.full_view(tenant, execution_id)
-        await self._existing(execution_id)
+        await self._authorize_on(Action.EXECUTION_CANCEL, await self._existing(execution_id))
         by = subject_of()
 
         def change(txn: Txn) -> None:
@@ -571,7 +600,7 @@ class Scheduler:
         digest = request_hash(request)
         if await self._replayed("RetryExecution", request.request_id, digest):
             return await self.full_view(tenant, execution_id)
-        await self._existing(execution_id)
+        await self._authorize_on(Action.EXECUTION_RETRY, await self._existing(execution_id))
         by = subject_of()
 
         def change(txn: Txn) -> None:
@@ -615,7 +644,7 @@ class Scheduler:
         digest = request_hash(request)
         if await self._replayed("CompensateExecution", request.request_id, digest):
             return await self.full_view(tenant, execution_id)
-        await self._existing(execution_id)
+        await self._authorize_on(Action.EXECUTION_COMPENSATE, await self._existing(execution_id))
         by = subject_of()
 
         def change(txn: Txn) -> None:
@@ -997,6 +1026,9 @@ class Scheduler:
             return views.human_task_message(row)
         if row.state not in (1, 2):
             raise _task_closed(request.name, row.state)
+        execution = await self.store.get_execution(tenant, row.execution_id)
+        if execution is not None:
+            await self._authorize_on(Action.HUMAN_TASK_COMPLETE, execution)
         assignees = loads(row.assignees) or []
         allowed = {principal.subject, *(f"role:{r}" for r in principal.roles)}
         if assignees and not allowed & set(assignees) and "admin" not in principal.roles:

@@ -7,10 +7,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from maestro.runtime.policy import PolicyGateSettings
 from maestro.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceSettings
 
 
-class SignerSettings(ServiceSettings):
+class SignerSettings(ServiceSettings, PolicyGateSettings):
     """Signer settings: the common server settings, its database, the log
     identity and where the key-encryption key comes from."""
 

@@ -13,10 +13,12 @@ wired in: the fixed rules the contract states, nothing more.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from maestro.runtime import context
 from maestro.runtime.errors import PermissionDeniedError
+from maestro.runtime.policy import Action
+from maestro.runtime.policy import PolicyGate as RuntimePolicyGate
 
 RECEIPT_CREATORS = frozenset({"registry", "scheduler"})
 """Services whose identity may create receipts (SignReceipt)."""
@@ -66,3 +68,35 @@ class InterimPolicyGate:
                 f"{call.principal.subject or call.caller_service or 'anonymous callers'}",
                 metadata={"action": action},
             )
+
+
+class ServicePolicyGate:
+    """The policy service's answers, through the runtime's cached client:
+    ``keys.rotate`` is ``signer.rotate_key`` and ``receipts.get``/``list`` are
+    ``receipt.read`` in the policy bundle. ``receipts.create`` is asked by the
+    registry and the scheduler on their own behalf, so it stays the service
+    identity rule of :class:`InterimPolicyGate` (the bundle decides about
+    principals, not services)."""
+
+    _ACTIONS: ClassVar[dict[str, Action]] = {
+        "keys.rotate": Action.SIGNER_ROTATE_KEY,
+        "receipts.get": Action.RECEIPT_READ,
+        "receipts.list": Action.RECEIPT_READ,
+    }
+
+    def __init__(self, gate: RuntimePolicyGate) -> None:
+        self._gate = gate
+        self._services = InterimPolicyGate()
+
+    async def authorize(
+        self, action: str, *, resource_type: str, resource_name: str, tenant: str
+    ) -> None:
+        mapped = self._ACTIONS.get(action)
+        if mapped is None:
+            await self._services.authorize(
+                action, resource_type=resource_type, resource_name=resource_name, tenant=tenant
+            )
+            return
+        await self._gate.check(
+            mapped, resource=resource_name, resource_type=resource_type, tenant=tenant
+        )

@@ -14,11 +14,12 @@ import asyncio
 from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime import db
+from maestro.runtime.policy import open_policy_gate
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.signer.config import SignerSettings
 from maestro.services.signer.keys import KeyEncryptionKey
 from maestro.services.signer.log import TransparencyLog
-from maestro.services.signer.policy import InterimPolicyGate, PolicyGate
+from maestro.services.signer.policy import PolicyGate, ServicePolicyGate
 from maestro.services.signer.service import Signer
 from maestro.services.signer.servicer import SignerServicer
 from maestro.services.signer.store import SignerStore
@@ -35,8 +36,8 @@ async def create_server(
 ) -> GrpcServer:
     """Starts a signer server; ``server.port`` is the bound port.
 
-    ``policy`` answers the signer's policy questions; None means the interim
-    fixed rules (:class:`InterimPolicyGate`) until the policy client is wired.
+    ``policy`` answers the signer's policy questions; None means the policy
+    service at ``settings.policy_address`` (:class:`ServicePolicyGate`).
     """
     url = db.database_url(settings.database_url, settings.data_dir, "signer")
     store = SignerStore(db.create_sync_engine(url, pool_size=5))
@@ -49,14 +50,28 @@ async def create_server(
         await store.close()
         raise
 
+    runtime_gate = None
+    if policy is None:
+        runtime_gate = open_policy_gate(
+            settings.policy_address,
+            caller="signer",
+            ttl_seconds=settings.policy_cache_ttl_seconds,
+            max_entries=settings.policy_cache_max_entries,
+            timeout=settings.policy_timeout_seconds,
+            tls=settings.tls_files(),
+        )
+        policy = ServicePolicyGate(runtime_gate)
+
     async def close() -> None:
+        if runtime_gate is not None:
+            await runtime_gate.close()
         await log.close()
         await store.close()
 
     signer = Signer(
         store,
         log,
-        policy if policy is not None else InterimPolicyGate(),
+        policy,
         verify_cache_seconds=settings.verify_cache_seconds,
     )
     spec = ServiceSpec(
