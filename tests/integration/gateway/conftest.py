@@ -18,7 +18,7 @@ from maestro.services.gateway.server import GatewayServer
 from maestro.services.gateway.server import create_server as create_gateway
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
-from tests.conftest import AuthoringMesh, free_port
+from tests.conftest import AuthoringMesh, free_port, start_policy
 
 # Peers the authoring API does not call: nothing listens there (readiness only).
 _IDLE_PEERS = ("scheduler", "executor", "policy", "signer")
@@ -92,6 +92,7 @@ class BackgroundMesh:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
+            policy = await start_policy(self.data_dir)
             compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
             registry = await create_registry(
                 RegistrySettings(
@@ -99,6 +100,7 @@ class BackgroundMesh:
                     metrics_port=None,
                     data_dir=self.data_dir,
                     compiler_address=f"127.0.0.1:{compiler.port}",
+                    policy_address=f"127.0.0.1:{policy.port}",
                 )
             )
         except BaseException as exc:
@@ -113,6 +115,7 @@ class BackgroundMesh:
         finally:
             await registry.stop(0)
             await compiler.stop(0)
+            await policy.stop(0)
 
 
 @pytest.fixture

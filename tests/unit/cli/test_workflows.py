@@ -94,10 +94,17 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAESTRO_CLI_REGISTRY_ADDRESS", "10.0.0.1:1")
     monkeypatch.setenv("MAESTRO_CLI_TENANT", "acme")
     monkeypatch.setenv("MAESTRO_CLI_ROLES", '["author"]')
+    monkeypatch.setenv("MAESTRO_CLI_CLEARANCE", "internal")
     settings = CliSettings()
     assert settings.registry_address == "10.0.0.1:1"
     assert settings.principal() == Principal(
-        tenant="acme", subject="local-admin", roles=("author",)
+        tenant="acme",
+        subject="local-admin",
+        roles=("author",),
+        clearance="internal",
+        purpose="operations",
+        legal_basis="legitimate-interests",
+        reason_for_access="local development",
     )
 
 

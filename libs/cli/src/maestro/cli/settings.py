@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from maestro.runtime.context import Principal
+from maestro.runtime.context import LOCAL_ADMIN, Principal
 from maestro.runtime.settings import default_address
 
 
@@ -25,11 +25,26 @@ class CliSettings(BaseSettings):
         default_address("scheduler"), description="host:port of the scheduler service."
     )
     timeout_seconds: float = Field(10.0, gt=0, description="Deadline of each call.")
-    tenant: str = Field("default", description="Tenant the commands act in.")
-    subject: str = Field("local-admin", description="Subject the commands act as.")
-    roles: tuple[str, ...] = Field(("admin",), description="Roles of the subject.")
+    tenant: str = Field(LOCAL_ADMIN.tenant, description="Tenant the commands act in.")
+    subject: str = Field(LOCAL_ADMIN.subject, description="Subject the commands act as.")
+    roles: tuple[str, ...] = Field(LOCAL_ADMIN.roles, description="Roles of the subject.")
+    clearance: str = Field(LOCAL_ADMIN.clearance, description="Clearance of the subject.")
+    purpose: str = Field(LOCAL_ADMIN.purpose, description="Declared purpose of the access.")
+    legal_basis: str = Field(LOCAL_ADMIN.legal_basis, description="Legal basis of the access.")
+    reason_for_access: str = Field(
+        LOCAL_ADMIN.reason_for_access, description="Reason for access (sensitive reads)."
+    )
 
     def principal(self) -> Principal:
-        """The identity sent as ``x-maestro-*`` metadata (as the gateway does
-        until JWT authentication lands)."""
-        return Principal(tenant=self.tenant, subject=self.subject, roles=self.roles)
+        """The identity sent as ``x-maestro-*`` metadata on direct gRPC calls
+        (by default the embedded mesh's local admin; the policy service decides
+        what it may do)."""
+        return Principal(
+            tenant=self.tenant,
+            subject=self.subject,
+            roles=self.roles,
+            clearance=self.clearance,
+            purpose=self.purpose,
+            legal_basis=self.legal_basis,
+            reason_for_access=self.reason_for_access,
+        )
