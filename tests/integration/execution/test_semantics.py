@@ -161,9 +161,12 @@ async def test_retry_then_succeed_keeps_every_attempt(mesh: Mesh, sink: Sink) ->
     ]  # fmt: skip
     assert call.attempts[0].error.code == "HTTP_503"
     assert [a.idempotency_key.rsplit("/", 1)[1] for a in call.attempts] == ["1", "2", "3"]
-    # Backoff: the second retry waited at least initialBackoff * multiplier.
-    gap = call.attempts[2].schedule_time.ToDatetime() - call.attempts[1].end_time.ToDatetime()
-    assert gap.total_seconds() >= 0
+    # Backoff: the third attempt was not leased before initialBackoff * multiplier
+    # (0.1 s * 2) after the second failed; the first retry waited 0.1 s.
+    first = call.attempts[1].start_time.ToDatetime() - call.attempts[0].end_time.ToDatetime()
+    second = call.attempts[2].start_time.ToDatetime() - call.attempts[1].end_time.ToDatetime()
+    assert first.total_seconds() >= 0.1
+    assert second.total_seconds() >= 0.2
     kinds = [e.type for e in await mesh.events(execution.name)]
     assert kinds.count(E.EVENT_TYPE_STEP_RETRYING) == 2
 

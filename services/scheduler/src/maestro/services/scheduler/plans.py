@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+import semver
 from google.protobuf import json_format
 from sqlalchemy.engine import Connection
 
@@ -257,11 +258,7 @@ class Plans:
         self._plans[digest] = plan
         return plan
 
-    def cached(self, digest: str) -> Plan | None:
-        return self._plans.get(digest)
-
 
 def _is_semver(text: str) -> bool:
-    head = text.split("-", 1)[0].split("+", 1)[0]
-    parts = head.split(".")
-    return len(parts) == 3 and all(p.isdigit() for p in parts)
+    """An exact version (immutable, cached for good), not an alias."""
+    return bool(semver.Version.is_valid(text))

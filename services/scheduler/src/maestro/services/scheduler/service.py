@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
-from maestro.runtime import context
+from maestro.runtime import context, paging
 from maestro.runtime.errors import (
     AbortedError,
     AlreadyExistsError,
@@ -167,6 +167,9 @@ def _stale(task_id: str, why: str) -> FailedPreconditionError:
 
 
 _MAX_BATCH = 256
+_ControlRequest = (
+    pb.CancelExecutionRequest | pb.RetryExecutionRequest | pb.CompensateExecutionRequest
+)
 
 
 @dataclass
@@ -223,7 +226,6 @@ class Scheduler:
         self._kicks: set[asyncio.Task[Any]] = set()
         self._subworkflow_wake = asyncio.Event()
         self._jobs: list[_Job] = []
-        self._jobs_ready = asyncio.Event()
         self._batcher: asyncio.Task[None] | None = None
         self._queues: set[str] = {"default"}
         """Task queues seen (polled or scheduled on), for the depth gauge."""
@@ -268,7 +270,6 @@ class Scheduler:
         """
         job = _Job(sorted(set(execution_ids)), change, skip_locked, must_exist)
         self._jobs.append(job)
-        self._jobs_ready.set()
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._run_jobs(), name="scheduler-group-commit")
         result: R = await job.future
@@ -548,109 +549,96 @@ class Scheduler:
             )
         return found[1]
 
-    async def cancel_execution(self, request: pb.CancelExecutionRequest) -> execution_pb2.Execution:
+    async def _control(
+        self,
+        request: pb.CancelExecutionRequest
+        | pb.RetryExecutionRequest
+        | pb.CompensateExecutionRequest,
+        action: Action,
+        apply: Callable[[Unit, Plan, str], None],
+    ) -> execution_pb2.Execution:
+        """Cancel, retry and compensate: replay by request id, check the etag,
+        ask policy, then ``apply(unit, plan, requested_by)`` in one transaction
+        (it raises EXECUTION_STATE_CONFLICT or returns without changing anything
+        when the execution is already where it was asked to go)."""
         execution_id = parse_execution_name(request.name)
-        if len(request.reason) > 1024:
-            raise InvalidArgumentError(
-                "reason is at most 1024 characters",
-                field_violations=[FieldViolation("reason", "at most 1024 characters")],
-            )
+        method = type(request).__name__.removesuffix("Request")
         tenant = tenant_of()
         digest = request_hash(request)
-        if await self._replayed("CancelExecution", request.request_id, digest):
+        if await self._replayed(method, request.request_id, digest):
             return await self.full_view(tenant, execution_id)
-        await self._authorize_on(Action.EXECUTION_CANCEL, await self._existing(execution_id))
+        await self._authorize_on(action, await self._existing(execution_id))
         by = subject_of()
 
         def change(txn: Txn) -> None:
             unit = txn.units[execution_id]
-            state = unit.execution.state
             _check_etag(request.etag, unit.execution.etag)
-            if state in (X.EXECUTION_STATE_CANCELLING, X.EXECUTION_STATE_CANCELLED):
-                return
-            if state not in (X.EXECUTION_STATE_PENDING, X.EXECUTION_STATE_RUNNING):
-                raise _state_conflict(
-                    f"execution executions/{execution_id} is {X.Name(state)}; only a pending "
-                    "or running execution can be cancelled",
-                    state,
+            apply(unit, txn.plans[execution_id], by)
+            if request.request_id:
+                self.store.record_request(
+                    txn.conn,
+                    tenant=tenant,
+                    method=method,
+                    request_id=request.request_id,
+                    request_hash=digest,
+                    execution_id=execution_id,
                 )
-            self.engine.cancel(unit, request.reason, by, now())
-            self._record(txn, request.request_id, "CancelExecution", digest, execution_id)
 
         await self._transact([execution_id], change, must_exist=True)
         return await self.full_view(tenant, execution_id)
 
-    def _record(
-        self, txn: Txn, request_id: str, method: str, digest: str, execution_id: str
-    ) -> None:
-        if request_id:
-            self.store.record_request(
-                txn.conn,
-                tenant=tenant_of(),
-                method=method,
-                request_id=request_id,
-                request_hash=digest,
-                execution_id=execution_id,
-            )
+    async def cancel_execution(self, request: pb.CancelExecutionRequest) -> execution_pb2.Execution:
+        _check_reason(request.reason)
+
+        def cancel(unit: Unit, plan: Plan, by: str) -> None:
+            state = unit.execution.state
+            if state in (X.EXECUTION_STATE_CANCELLING, X.EXECUTION_STATE_CANCELLED):
+                return
+            if state not in (X.EXECUTION_STATE_PENDING, X.EXECUTION_STATE_RUNNING):
+                raise _state_conflict(
+                    f"execution executions/{unit.execution.execution_id} is {X.Name(state)}; "
+                    "only a pending or running execution can be cancelled",
+                    state,
+                )
+            self.engine.cancel(unit, request.reason, by, now())
+
+        return await self._control(request, Action.EXECUTION_CANCEL, cancel)
 
     async def retry_execution(self, request: pb.RetryExecutionRequest) -> execution_pb2.Execution:
-        execution_id = parse_execution_name(request.name)
         _require_request_id(request.request_id)
-        tenant = tenant_of()
-        digest = request_hash(request)
-        if await self._replayed("RetryExecution", request.request_id, digest):
-            return await self.full_view(tenant, execution_id)
-        await self._authorize_on(Action.EXECUTION_RETRY, await self._existing(execution_id))
-        by = subject_of()
 
-        def change(txn: Txn) -> None:
-            unit = txn.units[execution_id]
+        def retry(unit: Unit, plan: Plan, by: str) -> None:
             state = unit.execution.state
-            _check_etag(request.etag, unit.execution.etag)
+            name = f"executions/{unit.execution.execution_id}"
             if state not in (
                 X.EXECUTION_STATE_FAILED,
                 X.EXECUTION_STATE_CANCELLED,
                 X.EXECUTION_STATE_TIMED_OUT,
             ):
                 raise _state_conflict(
-                    f"execution executions/{execution_id} is {X.Name(state)}; only a failed, "
-                    "cancelled or timed-out execution can be retried",
+                    f"execution {name} is {X.Name(state)}; only a failed, cancelled or "
+                    "timed-out execution can be retried",
                     state,
                 )
             if (loads(unit.execution.error) or {}).get("code") == "COMPENSATION_FAILED":
                 raise _state_conflict(
-                    f"execution executions/{execution_id} failed compensating; call "
-                    "CompensateExecution to finish the compensation instead",
+                    f"execution {name} failed compensating; call CompensateExecution to "
+                    "finish the compensation instead",
                     state,
                 )
             ms = unit.execution.timeout_ms
             timeout = timedelta(milliseconds=ms) if ms else None
-            self.engine.retry(unit, txn.plans[execution_id], by, timeout, now())
-            self._record(txn, request.request_id, "RetryExecution", digest, execution_id)
+            self.engine.retry(unit, plan, by, timeout, now())
 
-        await self._transact([execution_id], change, must_exist=True)
-        return await self.full_view(tenant, execution_id)
+        return await self._control(request, Action.EXECUTION_RETRY, retry)
 
     async def compensate_execution(
         self, request: pb.CompensateExecutionRequest
     ) -> execution_pb2.Execution:
-        execution_id = parse_execution_name(request.name)
-        if len(request.reason) > 1024:
-            raise InvalidArgumentError(
-                "reason is at most 1024 characters",
-                field_violations=[FieldViolation("reason", "at most 1024 characters")],
-            )
-        tenant = tenant_of()
-        digest = request_hash(request)
-        if await self._replayed("CompensateExecution", request.request_id, digest):
-            return await self.full_view(tenant, execution_id)
-        await self._authorize_on(Action.EXECUTION_COMPENSATE, await self._existing(execution_id))
-        by = subject_of()
+        _check_reason(request.reason)
 
-        def change(txn: Txn) -> None:
-            unit = txn.units[execution_id]
+        def compensate(unit: Unit, plan: Plan, by: str) -> None:
             state = unit.execution.state
-            _check_etag(request.etag, unit.execution.etag)
             if state in (X.EXECUTION_STATE_COMPENSATING, X.EXECUTION_STATE_COMPENSATED):
                 return
             if state not in (
@@ -660,15 +648,13 @@ class Scheduler:
                 X.EXECUTION_STATE_TIMED_OUT,
             ):
                 raise _state_conflict(
-                    f"execution executions/{execution_id} is {X.Name(state)}; cancel it "
-                    "before compensating",
+                    f"execution executions/{unit.execution.execution_id} is {X.Name(state)}; "
+                    "cancel it before compensating",
                     state,
                 )
-            self.engine.compensate(unit, txn.plans[execution_id], request.reason, by, now())
-            self._record(txn, request.request_id, "CompensateExecution", digest, execution_id)
+            self.engine.compensate(unit, plan, request.reason, by, now())
 
-        await self._transact([execution_id], change, must_exist=True)
-        return await self.full_view(tenant, execution_id)
+        return await self._control(request, Action.EXECUTION_COMPENSATE, compensate)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -682,23 +668,20 @@ class Scheduler:
                 field_violations=[FieldViolation("page_size", "must be >= 0")],
             )
         await self._existing(execution_id)
+        query = paging.query_hash("events", tenant_of(), execution_id)
         after = request.after_sequence
         if request.page_token:
-            try:
-                after = max(after, int(request.page_token))
-            except ValueError as exc:
-                raise InvalidArgumentError(
-                    "page_token is not a token this method returned",
-                    reason="INVALID_PAGE_TOKEN",
-                    field_violations=[FieldViolation("page_token", "malformed")],
-                ) from exc
-        size = min(request.page_size or 100, 1000)
+            key = paging.decode_page_token(request.page_token, query)
+            if not key or not isinstance(key[0], int):
+                raise paging.bad_page_token()
+            after = max(after, key[0])
+        size = paging.page_size(request.page_size, default=100, maximum=1000)
         rows = await self.store.list_events(execution_id, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
         return pb.ListExecutionEventsResponse(
             events=[views.event_message(r) for r in rows],
-            next_page_token=str(rows[-1].sequence) if more else "",
+            next_page_token=paging.encode_page_token([rows[-1].sequence], query) if more else "",
         )
 
     async def stream_events(
@@ -1247,6 +1230,14 @@ def _task_closed(name: str, state: int) -> FailedPreconditionError:
         reason="EXECUTION_STATE_CONFLICT",
         metadata={"state": label},
     )
+
+
+def _check_reason(reason: str) -> None:
+    if len(reason) > 1024:
+        raise InvalidArgumentError(
+            "reason is at most 1024 characters",
+            field_violations=[FieldViolation("reason", "at most 1024 characters")],
+        )
 
 
 def _require_task(task_id: str, lease_id: str) -> None:

@@ -22,9 +22,8 @@ import contextlib
 import contextvars
 import json
 import operator
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +46,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    func,
     insert,
     or_,
     select,
@@ -55,7 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maestro.runtime.migrations import upgrade_to_head
 
@@ -607,10 +605,6 @@ _SELECT_ACTIVE_ATTEMPTS = select(attempts).where(
 )
 
 
-class StoreConflictError(Exception):
-    """A uniqueness constraint refused the write (a concurrent duplicate)."""
-
-
 # -- the store -----------------------------------------------------------------------
 
 
@@ -665,11 +659,6 @@ class Store:
         self.writer.dispose()
         await self.engine.dispose()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
-
     # -- loading units ---------------------------------------------------------------
 
     def lock_executions(
@@ -710,21 +699,6 @@ class Store:
             unit.remember()
         return units
 
-    def load_unit(
-        self, conn: Connection, execution_id: str, *, with_active_attempts: bool = False
-    ) -> Unit | None:
-        units = self.load_units(conn, [execution_id], with_active_attempts=with_active_attempts)
-        return units.get(execution_id)
-
-    def add_attempts(
-        self, conn: Connection, units: Mapping[str, Unit], task_ids: Sequence[str]
-    ) -> None:
-        """Loads the named attempts into their (already loaded) units."""
-        self._load_attempts(conn, units, attempts.c.task_id.in_(list(task_ids)))
-        for unit in units.values():
-            for task_id, attempt in unit.attempts.items():
-                unit._snapshot.setdefault(("attempt", task_id), _fields_of(attempt))
-
     def _load_attempts(self, conn: Connection, units: Mapping[str, Unit], where: Any) -> None:
         result = conn.execute(select(attempts).where(where))
         for mapping in result.mappings():
@@ -743,16 +717,6 @@ class Store:
             task = _row(HumanTaskRow, row)
             unit.human_tasks[task_id] = task
             unit._snapshot[("human", task_id)] = _fields_of(task)
-
-    def load_open_human_tasks(self, conn: Connection, unit: Unit) -> None:
-        query = select(human_tasks).where(
-            human_tasks.c.execution_id == unit.execution.execution_id,
-            human_tasks.c.state.in_((1, 2)),
-        )
-        for mapping in (conn.execute(query)).mappings():
-            task = _row(HumanTaskRow, mapping)
-            unit.human_tasks[task.task_id] = task
-            unit._snapshot[("human", task.task_id)] = _fields_of(task)
 
     # -- writing units -----------------------------------------------------------------
 
@@ -804,14 +768,17 @@ class Store:
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     async def get_plan(self, digest: str) -> tuple[bytes, bytes] | None:
-        async with self.read() as conn:
+        def read(conn: Connection) -> Any:
             row = (
-                await conn.execute(
+                conn.execute(
                     select(plans.c.plan, plans.c.definition).where(
                         plans.c.definition_digest == digest
                     )
                 )
             ).first()
+            return row
+
+        row = await self.query(read)
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     async def put_plan(self, digest: str, plan: bytes, definition: bytes) -> None:
@@ -900,18 +867,6 @@ class Store:
 
         return await self.query(read)
 
-    async def execution_state(self, execution_id: str) -> tuple[str, int, int] | None:
-        """``(tenant, state, last_event_sequence)``, unlocked."""
-        async with self.read() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        executions.c.tenant, executions.c.state, executions.c.last_event_sequence
-                    ).where(executions.c.execution_id == execution_id)
-                )
-            ).first()
-        return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
-
     async def get_timeline(self, execution_id: str) -> tuple[list[StepRow], list[AttemptRow]]:
         def read(conn: Connection) -> tuple[list[StepRow], list[AttemptRow]]:
             params = {"execution_id": execution_id}
@@ -943,8 +898,12 @@ class Store:
         query = query.order_by(
             executions.c.create_time.desc(), executions.c.execution_id.desc()
         ).limit(limit)
-        async with self.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+
+        def read(conn: Connection) -> Any:
+            rows = (conn.execute(query)).mappings().all()
+            return rows
+
+        rows = await self.query(read)
         return [_row(ExecutionRow, r) for r in rows]
 
     async def list_events(self, execution_id: str, after: int, limit: int) -> list[EventRow]:
@@ -956,10 +915,10 @@ class Store:
         return await self.query(read)
 
     async def get_human_task(self, tenant: str, task_id: str) -> HumanTaskRow | None:
-        async with self.read() as conn:
+        def read(conn: Connection) -> Any:
             row = (
                 (
-                    await conn.execute(
+                    conn.execute(
                         select(human_tasks).where(
                             human_tasks.c.task_id == task_id, human_tasks.c.tenant == tenant
                         )
@@ -968,6 +927,9 @@ class Store:
                 .mappings()
                 .first()
             )
+            return row
+
+        row = await self.query(read)
         return None if row is None else _row(HumanTaskRow, row)
 
     async def list_human_tasks(
@@ -986,8 +948,12 @@ class Store:
             .offset(offset)
             .limit(limit)
         )
-        async with self.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+
+        def read(conn: Connection) -> Any:
+            rows = (conn.execute(query)).mappings().all()
+            return rows
+
+        rows = await self.query(read)
         return [_row(HumanTaskRow, r) for r in rows]
 
     # -- task queue ----------------------------------------------------------------------
@@ -1048,23 +1014,24 @@ class Store:
 
     async def execution_by_id(self, execution_id: str) -> ExecutionRow | None:
         """Any tenant's execution (for the scheduler's own background work)."""
-        async with self.read() as conn:
+
+        def read(conn: Connection) -> Any:
             row = (
-                (
-                    await conn.execute(
-                        select(executions).where(executions.c.execution_id == execution_id)
-                    )
-                )
+                (conn.execute(select(executions).where(executions.c.execution_id == execution_id)))
                 .mappings()
                 .first()
             )
+            return row
+
+        row = await self.query(read)
         return None if row is None else _row(ExecutionRow, row)
 
     async def waiting_subworkflows(self, limit: int) -> list[tuple[str, str, str]]:
         """``(execution_id, step_id, child_execution)`` of waiting SUBWORKFLOW steps."""
-        async with self.read() as conn:
+
+        def read(conn: Connection) -> Any:
             rows = (
-                await conn.execute(
+                conn.execute(
                     select(
                         step_runs.c.execution_id, step_runs.c.step_id, step_runs.c.child_execution
                     )
@@ -1072,16 +1039,10 @@ class Store:
                     .limit(limit)
                 )
             ).all()
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+            return rows
 
-    async def attempt_execution(self, task_id: str) -> str | None:
-        async with self.read() as conn:
-            value = (
-                await conn.execute(
-                    select(attempts.c.execution_id).where(attempts.c.task_id == task_id)
-                )
-            ).scalar_one_or_none()
-        return None if value is None else str(value)
+        rows = await self.query(read)
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     # -- timers --------------------------------------------------------------------------
 
@@ -1091,24 +1052,25 @@ class Store:
         their expire_time), ``lease`` (expired leases of cancelling or finished
         executions)."""
         due: dict[str, set[str]] = {"delay": set(), "deadline": set(), "expire": set()}
-        async with self.read() as conn:
-            for row in await conn.execute(
+
+        def read(conn: Connection) -> Any:
+            for row in conn.execute(
                 select(step_runs.c.execution_id).where(step_runs.c.timer_due <= at).limit(limit)
             ):
                 due["delay"].add(str(row[0]))
-            for row in await conn.execute(
+            for row in conn.execute(
                 select(attempts.c.execution_id)
                 .where(attempts.c.state == 2, attempts.c.deadline < at)
                 .limit(limit)
             ):
                 due["deadline"].add(str(row[0]))
-            for row in await conn.execute(
+            for row in conn.execute(
                 select(executions.c.execution_id)
                 .where(executions.c.state.in_((1, 2, 5)), executions.c.expire_time < at)
                 .limit(limit)
             ):
                 due["expire"].add(str(row[0]))
-            for row in await conn.execute(
+            for row in conn.execute(
                 select(attempts.c.execution_id)
                 .select_from(
                     attempts.join(executions, attempts.c.execution_id == executions.c.execution_id)
@@ -1121,44 +1083,26 @@ class Store:
                 .limit(limit)
             ):
                 due["deadline"].add(str(row[0]))
-        return due
+            return due
 
-    async def next_visible(self, task_queue: str, at: datetime) -> datetime | None:
-        """When the next scheduled task of the queue becomes visible, or the next
-        running lease expires (for long polls to wake up in time)."""
-        async with self.read() as conn:
-            first = (
-                await conn.execute(
-                    select(func.min(attempts.c.visible_time)).where(
-                        attempts.c.task_queue == task_queue,
-                        attempts.c.state == 1,
-                        attempts.c.visible_time > at,
-                    )
-                )
-            ).scalar()
-            lease = (
-                await conn.execute(
-                    select(func.min(attempts.c.lease_expire_time)).where(
-                        attempts.c.task_queue == task_queue,
-                        attempts.c.state == 2,
-                    )
-                )
-            ).scalar()
-        times = [utc(t) for t in (first, lease) if t is not None]
-        return min(t for t in times if t is not None) if times else None
+        due = await self.query(read)
+        return due
 
     # -- outbox (external dispatch index) ------------------------------------------------
 
     async def take_outbox(self, at: datetime, limit: int) -> list[tuple[str, str]]:
-        async with self.read() as conn:
+        def read(conn: Connection) -> Any:
             rows = (
-                await conn.execute(
+                conn.execute(
                     select(outbox.c.task_id, outbox.c.task_queue)
                     .where(outbox.c.visible_time <= at)
                     .order_by(outbox.c.visible_time)
                     .limit(limit)
                 )
             ).all()
+            return rows
+
+        rows = await self.query(read)
         return [(str(r[0]), str(r[1])) for r in rows]
 
     async def delete_outbox(self, task_ids: Sequence[str]) -> None:
@@ -1166,30 +1110,6 @@ class Store:
             ids = list(task_ids)
             await self.write(
                 lambda conn: conn.execute(delete(outbox).where(outbox.c.task_id.in_(ids)))
-            )
-
-    async def stale_scheduled(self, before: datetime, limit: int) -> list[tuple[str, str]]:
-        """Scheduled, visible tasks never leased since ``before``: the dispatch
-        index may have lost them (reconciliation re-publishes them)."""
-        async with self.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(attempts.c.task_id, attempts.c.task_queue)
-                    .where(attempts.c.state == 1, attempts.c.visible_time < before)
-                    .limit(limit)
-                )
-            ).all()
-        return [(str(r[0]), str(r[1])) for r in rows]
-
-    async def set_visible(self, task_ids: Sequence[str], at: datetime) -> None:
-        if task_ids:
-            ids = list(task_ids)
-            await self.write(
-                lambda conn: conn.execute(
-                    update(attempts)
-                    .where(attempts.c.task_id.in_(ids), attempts.c.state == 1)
-                    .values(visible_time=at)
-                )
             )
 
 
