@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,8 +17,15 @@ from maestro.services.policy.config import PolicySettings
 from maestro.services.policy.server import create_server as create_policy
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
+from maestro.services.signer.config import SignerSettings
+from maestro.services.signer.server import create_server as create_signer
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Receipts are signed only where a test starts a signer and names it: never by
+# a stray signer listening on the default port of this machine.
+os.environ.setdefault("MAESTRO_REGISTRY_SIGNER_ADDRESS", "")
+os.environ.setdefault("MAESTRO_SCHEDULER_SIGNER_ADDRESS", "")
 
 
 def free_port() -> int:
@@ -33,13 +41,25 @@ async def start_policy(data_dir: Path) -> GrpcServer:
     return await create_policy(PolicySettings(port=0, metrics_port=None, data_dir=data_dir))
 
 
+async def start_signer(data_dir: Path, policy_address: str) -> GrpcServer:
+    """A signer (SQLite in ``data_dir``, a development key-encryption key)
+    that asks the policy service at ``policy_address``."""
+    return await create_signer(
+        SignerSettings(
+            port=0, metrics_port=None, data_dir=data_dir, policy_address=policy_address
+        )
+    )
+
+
 @dataclass
 class AuthoringMesh:
-    """A compiler, a registry wired to it, and the policy service both ask."""
+    """A compiler, a registry wired to it, the policy service both ask, and
+    the signer that signs each published version's receipt."""
 
     compiler: GrpcServer
     registry: GrpcServer
     policy: GrpcServer
+    signer: GrpcServer
 
     @property
     def registry_address(self) -> str:
@@ -53,10 +73,15 @@ class AuthoringMesh:
     def policy_address(self) -> str:
         return f"127.0.0.1:{self.policy.port}"
 
+    @property
+    def signer_address(self) -> str:
+        return f"127.0.0.1:{self.signer.port}"
+
 
 @pytest.fixture
 async def authoring_mesh(tmp_path: Path) -> AsyncIterator[AuthoringMesh]:
     policy = await start_policy(tmp_path)
+    signer = await start_signer(tmp_path, f"127.0.0.1:{policy.port}")
     compiler = await create_compiler(CompilerSettings(port=0, metrics_port=0))
     registry = await create_registry(
         RegistrySettings(
@@ -65,11 +90,13 @@ async def authoring_mesh(tmp_path: Path) -> AsyncIterator[AuthoringMesh]:
             data_dir=tmp_path,
             compiler_address=f"127.0.0.1:{compiler.port}",
             policy_address=f"127.0.0.1:{policy.port}",
+            signer_address=f"127.0.0.1:{signer.port}",
         )
     )
     try:
-        yield AuthoringMesh(compiler, registry, policy)
+        yield AuthoringMesh(compiler, registry, policy, signer)
     finally:
         await registry.stop(0)
         await compiler.stop(0)
+        await signer.stop(0)
         await policy.stop(0)

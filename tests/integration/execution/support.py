@@ -33,7 +33,7 @@ from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
 from maestro.services.scheduler.config import SchedulerSettings
 from maestro.services.scheduler.server import create_server as create_scheduler
-from tests.conftest import start_policy
+from tests.conftest import start_policy, start_signer
 
 X = execution_pb2.ExecutionState
 TERMINAL = frozenset(
@@ -70,6 +70,7 @@ class Mesh:
     compiler: GrpcServer
     registry: GrpcServer
     scheduler: GrpcServer
+    signer: GrpcServer
     registry_client: RegistryClient
     scheduler_client: SchedulerClient
     tasks: TaskQueueClient
@@ -207,6 +208,8 @@ async def execution_mesh(
     async with AsyncExitStack() as stack:
         policy = await start_policy(data_dir)
         stack.push_async_callback(policy.stop, 0)
+        signer = await start_signer(data_dir, f"127.0.0.1:{policy.port}")
+        stack.push_async_callback(signer.stop, 0)
         compiler = await create_compiler(CompilerSettings(port=0, metrics_port=None))
         stack.push_async_callback(compiler.stop, 0)
         registry = await create_registry(
@@ -216,6 +219,7 @@ async def execution_mesh(
                 data_dir=data_dir,
                 compiler_address=f"127.0.0.1:{compiler.port}",
                 policy_address=f"127.0.0.1:{policy.port}",
+                signer_address=f"127.0.0.1:{signer.port}",
             )
         )
         stack.push_async_callback(registry.stop, 0)
@@ -225,6 +229,7 @@ async def execution_mesh(
             "data_dir": data_dir,
             "registry_address": f"127.0.0.1:{registry.port}",
             "policy_address": f"127.0.0.1:{policy.port}",
+            "signer_address": f"127.0.0.1:{signer.port}",
             "lease_seconds": 2.0,
             "timer_interval_seconds": 0.05,
             **backend.scheduler_settings(),
@@ -249,6 +254,7 @@ async def execution_mesh(
             compiler=compiler,
             registry=registry,
             scheduler=scheduler_server,
+            signer=signer,
             registry_client=RegistryClient(registry_channel, timeout=15),
             scheduler_client=SchedulerClient(scheduler_channel, timeout=15),
             tasks=TaskQueueClient(scheduler_channel, timeout=15),

@@ -13,8 +13,16 @@ from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 
 # Which peer addresses each service's settings take (setting name -> peer).
 PEERS: dict[str, dict[str, str]] = {
-    "registry": {"compiler_address": "compiler", "policy_address": "policy"},
-    "scheduler": {"registry_address": "registry", "policy_address": "policy"},
+    "registry": {
+        "compiler_address": "compiler",
+        "policy_address": "policy",
+        "signer_address": "signer",
+    },
+    "scheduler": {
+        "registry_address": "registry",
+        "policy_address": "policy",
+        "signer_address": "signer",
+    },
     "executor": {"scheduler_address": "scheduler"},
     "signer": {"policy_address": "policy"},
     "gateway": {f"{svc}_address": svc for svc in GRPC_SERVICES},

@@ -39,6 +39,8 @@ from maestro.runtime.status import from_rpc_error
 from maestro.runtime.tls import TlsFiles
 from maestro.scheduler.v1 import scheduler_service_pb2 as scheduler_pb
 from maestro.scheduler.v1 import scheduler_service_pb2_grpc as scheduler_pb_grpc
+from maestro.signer.v1 import signer_service_pb2 as signer_pb
+from maestro.signer.v1 import signer_service_pb2_grpc as signer_pb_grpc
 
 _RETRYABLE_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -688,5 +690,55 @@ class ExecutorAdminClient(ServiceClient):
     ) -> executor_pb.DrainWorkerResponse:
         response: executor_pb.DrainWorkerResponse = await self._unary(
             self._stub.DrainWorker, request, timeout=timeout
+        )
+        return response
+
+
+class SignerClient(ServiceClient):
+    """Typed client of ``maestro.signer.v1.SignerService``: receipts for the
+    registry and the scheduler, bundles and public keys for the gateway."""
+
+    SERVICES: tuple[ServiceDescriptor, ...] = (
+        signer_pb.DESCRIPTOR.services_by_name["SignerService"],
+    )
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
+        super().__init__(channel, timeout=timeout, address=address)
+        self._stub = signer_pb_grpc.SignerServiceStub(channel)
+
+    async def sign_receipt(
+        self, request: signer_pb.SignReceiptRequest, *, timeout: float | None = None
+    ) -> signer_pb.SignReceiptResponse:
+        response: signer_pb.SignReceiptResponse = await self._unary(
+            self._stub.SignReceipt, request, timeout=timeout
+        )
+        return response
+
+    async def get_receipt(
+        self, request: signer_pb.GetReceiptRequest, *, timeout: float | None = None
+    ) -> signer_pb.GetReceiptResponse:
+        response: signer_pb.GetReceiptResponse = await self._unary(
+            self._stub.GetReceipt, request, timeout=timeout
+        )
+        return response
+
+    async def export_evidence_bundle(
+        self, request: signer_pb.ExportEvidenceBundleRequest, *, timeout: float | None = None
+    ) -> signer_pb.ExportEvidenceBundleResponse:
+        response: signer_pb.ExportEvidenceBundleResponse = await self._unary(
+            self._stub.ExportEvidenceBundle, request, timeout=timeout
+        )
+        return response
+
+    async def list_public_keys(
+        self,
+        request: signer_pb.ListPublicKeysRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> signer_pb.ListPublicKeysResponse:
+        response: signer_pb.ListPublicKeysResponse = await self._unary(
+            self._stub.ListPublicKeys,
+            request or signer_pb.ListPublicKeysRequest(),
+            timeout=timeout,
         )
         return response

@@ -155,7 +155,7 @@ HUMAN_TASK_STATE_COMPLETED: HumanTaskState
 HUMAN_TASK_STATE_CANCELLED: HumanTaskState
 
 class Execution(_message.Message):
-    __slots__ = ("name", "workflow", "version", "alias", "definition_digest", "tenant", "creator", "state", "inputs", "outputs", "error", "create_time", "start_time", "end_time", "update_time", "expire_time", "request_id", "correlation_id", "parent_execution", "parent_step_id", "steps", "last_event_sequence", "etag", "labels")
+    __slots__ = ("name", "workflow", "version", "alias", "definition_digest", "tenant", "creator", "state", "inputs", "outputs", "error", "create_time", "start_time", "end_time", "update_time", "expire_time", "request_id", "correlation_id", "parent_execution", "parent_step_id", "steps", "last_event_sequence", "etag", "labels", "receipt")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class Execution(_message.Message):
     LAST_EVENT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     name: str
     workflow: str
     version: str
@@ -211,7 +212,8 @@ class Execution(_message.Message):
     last_event_sequence: int
     etag: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., workflow: _Optional[str] = ..., version: _Optional[str] = ..., alias: _Optional[str] = ..., definition_digest: _Optional[str] = ..., tenant: _Optional[str] = ..., creator: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., correlation_id: _Optional[str] = ..., parent_execution: _Optional[str] = ..., parent_step_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRun, _Mapping]]] = ..., last_event_sequence: _Optional[int] = ..., etag: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    receipt: str
+    def __init__(self, name: _Optional[str] = ..., workflow: _Optional[str] = ..., version: _Optional[str] = ..., alias: _Optional[str] = ..., definition_digest: _Optional[str] = ..., tenant: _Optional[str] = ..., creator: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., correlation_id: _Optional[str] = ..., parent_execution: _Optional[str] = ..., parent_step_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepRun, _Mapping]]] = ..., last_event_sequence: _Optional[int] = ..., etag: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., receipt: _Optional[str] = ...) -> None: ...
 
 class ExecutionError(_message.Message):
     __slots__ = ("code", "message", "step_id")

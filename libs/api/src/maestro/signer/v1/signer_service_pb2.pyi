@@ -207,3 +207,23 @@ class GetConsistencyProofResponse(_message.Message):
     consistency_proof: _transparency_pb2.ConsistencyProof
     checkpoint: _transparency_pb2.Checkpoint
     def __init__(self, consistency_proof: _Optional[_Union[_transparency_pb2.ConsistencyProof, _Mapping]] = ..., checkpoint: _Optional[_Union[_transparency_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
+
+class ExportEvidenceBundleRequest(_message.Message):
+    __slots__ = ("receipts", "include_linked")
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_LINKED_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedScalarFieldContainer[str]
+    include_linked: bool
+    def __init__(self, receipts: _Optional[_Iterable[str]] = ..., include_linked: _Optional[bool] = ...) -> None: ...
+
+class ExportEvidenceBundleResponse(_message.Message):
+    __slots__ = ("bundle", "bundle_digest", "receipts", "checkpoint")
+    BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    bundle: bytes
+    bundle_digest: str
+    receipts: _containers.RepeatedScalarFieldContainer[str]
+    checkpoint: _transparency_pb2.Checkpoint
+    def __init__(self, bundle: _Optional[bytes] = ..., bundle_digest: _Optional[str] = ..., receipts: _Optional[_Iterable[str]] = ..., checkpoint: _Optional[_Union[_transparency_pb2.Checkpoint, _Mapping]] = ...) -> None: ...

@@ -92,6 +92,11 @@ class SignerServiceStub:
                 request_serializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofRequest.SerializeToString,
                 response_deserializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofResponse.FromString,
                 _registered_method=True)
+        self.ExportEvidenceBundle = channel.unary_unary(
+                '/maestro.signer.v1.SignerService/ExportEvidenceBundle',
+                request_serializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleRequest.SerializeToString,
+                response_deserializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -264,6 +269,31 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportEvidenceBundle(self, request, context):
+        """ExportEvidenceBundle packs receipts into an evidence bundle: a
+        deterministic `.tar.gz` holding `manifest.json` (an in-toto statement
+        whose subjects are the bundle's files), `manifest.dsse.json` (the
+        manifest signed by the ACTIVE key), `receipts/{receipt}.dsse.json` (each
+        DSSE envelope), `proofs/{receipt}.inclusion.json` (each inclusion proof
+        at the bundle's checkpoint), `checkpoint.note` (the latest signed
+        checkpoint as a C2SP note) and `keys/jwks.json` (every public key). The
+        bundle verifies offline with `maestro verify BUNDLE`.
+
+        Every receipt is read with GetReceipt semantics (verify-on-read, policy
+        action `receipts.get`, the caller's tenant only). With `include_linked`,
+        receipts named by the requested ones are added too: the
+        `versionReceipt` of an EXECUTION receipt, so an execution's bundle also
+        proves which published version ran.
+
+        Errors: INVALID_ARGUMENT / INVALID_ARGUMENT (no receipts, more than 100,
+        a malformed or repeated name); NOT_FOUND / RECEIPT_NOT_FOUND;
+        FAILED_PRECONDITION / VERIFICATION_FAILED (a receipt failed verify-on-read;
+        metadata `check` and `receipt`); PERMISSION_DENIED / POLICY_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -311,6 +341,11 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofRequest.FromString,
                     response_serializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+            'ExportEvidenceBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportEvidenceBundle,
+                    request_deserializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleRequest.FromString,
+                    response_serializer=maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -569,6 +604,33 @@ class SignerService:
             '/maestro.signer.v1.SignerService/GetConsistencyProof',
             maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofRequest.SerializeToString,
             maestro_dot_signer_dot_v1_dot_signer__service__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEvidenceBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maestro.signer.v1.SignerService/ExportEvidenceBundle',
+            maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleRequest.SerializeToString,
+            maestro_dot_signer_dot_v1_dot_signer__service__pb2.ExportEvidenceBundleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,43 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime.clients import (
     CompilerClient,
     RegistryClient,
     SchedulerClient,
-    ServiceClient,
+    SignerClient,
     open_channel,
 )
 from maestro.services.gateway.config import GatewaySettings
-from maestro.signer.v1 import signer_service_pb2 as signer_pb
-from maestro.signer.v1 import signer_service_pb2_grpc as signer_pb_grpc
 
 CALLER = "gateway"
-
-
-class SignerClient(ServiceClient):
-    """Typed client of the ``maestro.signer.v1.SignerService`` RPCs the gateway
-    serves (the public keys, for ``/.well-known/jwks.json``)."""
-
-    SERVICES: tuple[ServiceDescriptor, ...] = (
-        signer_pb.DESCRIPTOR.services_by_name["SignerService"],
-    )
-
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, address: str = "") -> None:
-        super().__init__(channel, timeout=timeout, address=address)
-        self._stub = signer_pb_grpc.SignerServiceStub(channel)
-
-    async def list_public_keys(
-        self, request: signer_pb.ListPublicKeysRequest | None = None
-    ) -> signer_pb.ListPublicKeysResponse:
-        """Every verification key, also as a JWKS document (retried: no side effects)."""
-        response: signer_pb.ListPublicKeysResponse = await self._unary(
-            self._stub.ListPublicKeys, request or signer_pb.ListPublicKeysRequest()
-        )
-        return response
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from maestro.runtime.clients import SignerClient
 from maestro.runtime.errors import (
     DeadlineExceededError,
     UnavailableError,
     UnimplementedError,
 )
 from maestro.runtime.status import unexpected_error
-from maestro.services.gateway.clients import SignerClient
 from maestro.services.gateway.openapi import problems
 from maestro.signer.v1 import signer_service_pb2 as signer_pb
 

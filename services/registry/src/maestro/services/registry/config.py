@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from maestro.runtime.policy import PolicyGateSettings
+from maestro.runtime.receipts import ReceiptSettings
 from maestro.runtime.settings import (
     DEFAULT_GRPC_PORTS,
     DEFAULT_METRICS_PORTS,
@@ -14,7 +15,7 @@ from maestro.runtime.settings import (
 )
 
 
-class RegistrySettings(ServiceSettings, PolicyGateSettings):
+class RegistrySettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
     """Registry settings: its database and the compiler it validates with."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True)

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from maestro.runtime.policy import PolicyGateSettings
+from maestro.runtime.receipts import ReceiptSettings
 from maestro.runtime.settings import (
     DEFAULT_GRPC_PORTS,
     DEFAULT_METRICS_PORTS,
@@ -16,7 +17,7 @@ from maestro.runtime.settings import (
 )
 
 
-class SchedulerSettings(ServiceSettings, PolicyGateSettings):
+class SchedulerSettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
     """Scheduler settings: its database, its dispatch backend and its timers."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_SCHEDULER_", extra="ignore", frozen=True)
