@@ -45,9 +45,7 @@ async def start_signer(data_dir: Path, policy_address: str) -> GrpcServer:
     """A signer (SQLite in ``data_dir``, a development key-encryption key)
     that asks the policy service at ``policy_address``."""
     return await create_signer(
-        SignerSettings(
-            port=0, metrics_port=None, data_dir=data_dir, policy_address=policy_address
-        )
+        SignerSettings(port=0, metrics_port=None, data_dir=data_dir, policy_address=policy_address)
     )
 
 
