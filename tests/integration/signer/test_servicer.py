@@ -23,10 +23,9 @@ from maestro.runtime.errors import (
     PermissionDeniedError,
 )
 from maestro.runtime.server import GrpcServer
-from maestro.services.signer.servicer import SignerServicer
 from maestro.signer.v1 import signer_service_pb2 as pb
 from tests.integration.signer.conftest import SignerTestClient, signer_client
-from tests.unit.signer.support import ANA, ORIGIN, execution_statement, sign_request
+from tests.unit.signer.support import ORIGIN, execution_statement, sign_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -128,15 +127,12 @@ async def test_rpc_receipts_verify_with_securesystemslib(client: SignerTestClien
 
 
 async def test_bundle_of_rpc_receipts_passes_maestro_verify(
-    client: SignerTestClient, server: GrpcServer, tmp_path: Path
+    client: SignerTestClient, tmp_path: Path
 ) -> None:
     names = [(await client.SignReceipt(_request(i))).receipt.name for i in range(3)]
-    servicer = server.spec.servicers[0][1]
-    assert isinstance(servicer, SignerServicer)
-    signer = servicer.signer
-    with context.bind(context.CallContext(principal=ANA)):
-        bundle = await signer.evidence_bundle(names)
-    (tmp_path / "evidence.tar.gz").write_bytes(bundle)
+    exported = await client.ExportEvidenceBundle(pb.ExportEvidenceBundleRequest(receipts=names))
+    assert list(exported.receipts) == names
+    (tmp_path / "evidence.tar.gz").write_bytes(exported.bundle)
     jwks = (await client.ListPublicKeys(pb.ListPublicKeysRequest())).jwks_json
     (tmp_path / "jwks.json").write_text(jwks)
     result = CliRunner().invoke(

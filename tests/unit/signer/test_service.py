@@ -379,11 +379,69 @@ async def test_rotation_keeps_old_receipts_verifying(signer: Signer) -> None:
     assert result.checks[2].key_id == first_key
 
 
-async def test_evidence_bundle_of_the_signers_receipts(signer: Signer, tmp_path: Path) -> None:
+async def test_evidence_bundle_of_the_signers_receipts(signer: Signer) -> None:
     names = [(await _sign(signer, i)).receipt.name for i in range(3)]
     await signer.rotate_key(pb.RotateKeyRequest(reason="scheduled", request_id="r-1"))
     names.append((await _sign(signer, 3)).receipt.name)
-    bundle = await signer.evidence_bundle(names)
-    report = provenance.verify_bundle(bundle, signer.list_public_keys().jwks_json)
+    exported = await signer.export_evidence_bundle(pb.ExportEvidenceBundleRequest(receipts=names))
+    report = provenance.verify_bundle(exported.bundle, signer.list_public_keys().jwks_json)
     assert report.ok, [str(f) for f in report.failures]
     assert report.receipts == names
+    assert list(exported.receipts) == names
+    assert exported.bundle_digest == provenance.sha256_hex(exported.bundle)
+    assert exported.checkpoint.tree_size == 4
+
+
+async def test_evidence_bundle_follows_an_execution_to_its_version_receipt(
+    signer: Signer,
+) -> None:
+    version = "workflows/payroll/versions/1.0.0"
+    version_receipt = (
+        await signer.sign_receipt(sign_request(version_statement(version), version, "req-v"))
+    ).receipt.name
+    execution = "executions/01J00000000000000000000042"
+    statement = execution_statement(execution, versionReceipt=version_receipt)
+    execution_receipt = (
+        await signer.sign_receipt(sign_request(statement, execution, "req-e"))
+    ).receipt.name
+    request = pb.ExportEvidenceBundleRequest(receipts=[execution_receipt], include_linked=True)
+    exported = await signer.export_evidence_bundle(request)
+    assert list(exported.receipts) == [execution_receipt, version_receipt]
+    report = provenance.verify_bundle(exported.bundle, signer.list_public_keys().jwks_json)
+    assert report.ok and report.receipts == [execution_receipt, version_receipt]
+    # Without include_linked, only what was asked; naming both keeps each once.
+    alone = await signer.export_evidence_bundle(
+        pb.ExportEvidenceBundleRequest(receipts=[execution_receipt])
+    )
+    assert list(alone.receipts) == [execution_receipt]
+    both = await signer.export_evidence_bundle(
+        pb.ExportEvidenceBundleRequest(
+            receipts=[version_receipt, execution_receipt], include_linked=True
+        )
+    )
+    assert list(both.receipts) == [version_receipt, execution_receipt]
+
+
+@pytest.mark.parametrize(
+    ("receipts", "field"),
+    [
+        ([], "receipts"),
+        (["receipts/01J00000000000000000000000"] * 2, "receipts[1]"),
+        (["receipts/01J00000000000000000000000", "executions/01J0"], "receipts[1]"),
+        ([f"receipts/01J{i:023d}" for i in range(101)], "receipts"),
+    ],
+)
+async def test_evidence_bundle_refuses_bad_receipt_lists(
+    signer: Signer, receipts: list[str], field: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        await signer.export_evidence_bundle(pb.ExportEvidenceBundleRequest(receipts=receipts))
+    assert [v.field for v in raised.value.field_violations] == [field]
+
+
+async def test_evidence_bundle_of_another_tenants_receipt_is_not_found(signer: Signer) -> None:
+    name = (await _sign(signer, 0)).receipt.name
+    other = context.CallContext(principal=context.Principal(tenant="globex", subject="eve"))
+    with context.bind(other), pytest.raises(NotFoundError) as raised:
+        await signer.export_evidence_bundle(pb.ExportEvidenceBundleRequest(receipts=[name]))
+    assert raised.value.reason == "RECEIPT_NOT_FOUND"

@@ -40,6 +40,7 @@ pb = signer_service_pb2
 DEFAULT_TENANT = "default"
 MAX_STATEMENT_BYTES = 1024 * 1024
 MAX_PAGE_SIZE = 1000
+MAX_BUNDLE_RECEIPTS = 100
 _RECEIPT_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _CHECKS = (
     "ENVELOPE",
@@ -73,10 +74,10 @@ def _require_request_id(request_id: str) -> None:
         raise _invalid("request_id", "required, at most 64 characters")
 
 
-def parse_receipt_name(name: str) -> str:
+def parse_receipt_name(name: str, field: str = "name") -> str:
     prefix, _, receipt_id = name.partition("/")
     if prefix != "receipts" or not _RECEIPT_ID.match(receipt_id):
-        raise _invalid("name", f"must look like receipts/{{receipt}}, got {name!r}")
+        raise _invalid(field, f"must look like receipts/{{receipt}}, got {name!r}")
     return receipt_id
 
 
@@ -625,21 +626,38 @@ class Signer:
 
     # -- evidence bundles ------------------------------------------------------------------
 
-    async def evidence_bundle(self, names: Sequence[str]) -> bytes:
-        """An evidence bundle of the caller's receipts ``names`` at the latest
+    async def export_evidence_bundle(
+        self, request: pb.ExportEvidenceBundleRequest
+    ) -> pb.ExportEvidenceBundleResponse:
+        """An evidence bundle of the caller's receipts (and, with
+        ``include_linked``, the version receipts they name) at the latest
         checkpoint, its manifest signed by the ACTIVE key. Each receipt is
         verified on read first (GetReceipt semantics and policy).
 
         Raises:
+            InvalidArgumentError: no receipts, too many, malformed or repeated.
             NotFoundError / FailedPreconditionError: as GetReceipt.
         """
-        items = []
-        checkpoint = None
+        names = list(request.receipts)
+        if not 1 <= len(names) <= MAX_BUNDLE_RECEIPTS:
+            raise _invalid("receipts", f"between 1 and {MAX_BUNDLE_RECEIPTS} receipts are required")
+        for index, name in enumerate(names):
+            parse_receipt_name(name, f"receipts[{index}]")
+            if name in names[:index]:
+                raise _invalid(f"receipts[{index}]", f"{name} is named twice")
+        got: list[pb.GetReceiptResponse] = []
         for name in names:
-            got = await self.get_receipt(pb.GetReceiptRequest(name=name))
-            if checkpoint is None:
-                checkpoint = got.checkpoint
-            proof = got.inclusion_proof
+            got.append(await self.get_receipt(pb.GetReceiptRequest(name=name)))
+        if request.include_linked:
+            for linked in _linked_receipts([g.receipt for g in got]):
+                if linked not in names:
+                    names.append(linked)
+                    got.append(await self.get_receipt(pb.GetReceiptRequest(name=linked)))
+        # One checkpoint for the whole bundle: the newest any read used.
+        checkpoint = max((g.checkpoint for g in got), key=lambda c: c.tree_size)
+        items = []
+        for item in got:
+            proof = item.inclusion_proof
             if proof.tree_size != checkpoint.tree_size:
                 proof = _proof_pb(
                     proof.leaf_index,
@@ -647,15 +665,32 @@ class Signer:
                     proof.leaf_hash,
                     self._log.inclusion_proof(proof.leaf_index, checkpoint.tree_size),
                 )
-            items.append(provenance.BundleReceipt(got.receipt, proof))
-        if checkpoint is None:
-            raise _invalid("names", "at least one receipt is required")
-        return provenance.build_evidence_bundle(
+            items.append(provenance.BundleReceipt(item.receipt, proof))
+        bundle = provenance.build_evidence_bundle(
             items,
             checkpoint,
             self.list_public_keys().jwks_json,
             self._log.active_signer,
         )
+        return pb.ExportEvidenceBundleResponse(
+            bundle=bundle,
+            bundle_digest=hashlib.sha256(bundle).hexdigest(),
+            receipts=names,
+            checkpoint=checkpoint,
+        )
+
+
+def _linked_receipts(receipts: Sequence[receipt_pb2.Receipt]) -> list[str]:
+    """The version receipts that EXECUTION receipts name, in order, once each."""
+    linked: list[str] = []
+    for receipt in receipts:
+        if receipt.kind != receipt_pb2.RECEIPT_KIND_EXECUTION:
+            continue
+        statement = provenance.parse_statement(receipt.envelope.payload)
+        name = statement.get("predicate", {}).get("versionReceipt", "")
+        if isinstance(name, str) and name and name not in linked:
+            linked.append(name)
+    return linked
 
 
 def _tenant_problems(predicate: Message, where: str, tenant: str) -> list[FieldViolation]:

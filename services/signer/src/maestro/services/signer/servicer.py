@@ -19,11 +19,6 @@ class SignerServicer(pb_grpc.SignerServiceServicer):
     def __init__(self, signer: Signer) -> None:
         self._signer = signer
 
-    @property
-    def signer(self) -> Signer:
-        """The domain service (for in-process callers such as evidence export)."""
-        return self._signer
-
     async def SignReceipt(
         self, request: pb.SignReceiptRequest, context: grpc.aio.ServicerContext
     ) -> pb.SignReceiptResponse:
@@ -68,3 +63,8 @@ class SignerServicer(pb_grpc.SignerServiceServicer):
         self, request: pb.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetConsistencyProofResponse:
         return await self._signer.get_consistency_proof(request)
+
+    async def ExportEvidenceBundle(
+        self, request: pb.ExportEvidenceBundleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExportEvidenceBundleResponse:
+        return await self._signer.export_evidence_bundle(request)
