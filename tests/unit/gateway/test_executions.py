@@ -312,6 +312,27 @@ async def test_cancel_of_a_finished_execution_is_a_state_conflict(
     assert response.json()["metadata"] == {"state": "SUCCEEDED"}
 
 
+@pytest.mark.parametrize(
+    ("execution_id", "state", "retry_after"),
+    [("done", "SUCCEEDED", "2"), ("live", "RUNNING", None)],
+)
+async def test_evidence_without_a_receipt_is_pending(
+    http: httpx.AsyncClient,
+    scheduler: Scheduler,
+    execution_id: str,
+    state: str,
+    retry_after: str | None,
+) -> None:
+    response = await http.get(f"/api/executions/{execution_id}/evidence")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers.get("retry-after") == retry_after
+    problem = response.json()
+    assert (problem["reason"], problem["code"]) == ("RECEIPT_PENDING", "FAILED_PRECONDITION")
+    assert problem["metadata"] == {"name": f"executions/{execution_id}", "state": state}
+    assert scheduler.fake.last("GetExecution").request.view == ex.EXECUTION_VIEW_BASIC
+
+
 async def test_retry_uses_the_key_or_generates_one(
     http: httpx.AsyncClient, scheduler: Scheduler
 ) -> None:
@@ -582,6 +603,7 @@ async def test_openapi_lists_the_execution_routes(http: httpx.AsyncClient) -> No
         ("/api/executions/{id}/compensate", "post"),
         ("/api/executions/{id}/events", "get"),
         ("/api/executions/{id}/stream", "get"),
+        ("/api/executions/{id}/evidence", "get"),
         ("/api/human-tasks", "get"),
         ("/api/human-tasks/{id}", "get"),
         ("/api/human-tasks/{id}/complete", "post"),
@@ -594,6 +616,8 @@ async def test_openapi_lists_the_execution_routes(http: httpx.AsyncClient) -> No
     assert "text/event-stream" in stream["responses"]["200"]["content"]
     assert "Last-Event-ID" in [p["name"] for p in stream["parameters"]]
     assert "202" in paths["/api/workflows/{id}/execute"]["post"]["responses"]
+    bundle = paths["/api/executions/{id}/evidence"]["get"]["responses"]
+    assert "application/gzip" in bundle["200"]["content"] and "409" in bundle
 
 
 # --- against the real scheduler (with the real registry; no executor) -----------

@@ -43,8 +43,8 @@ from maestro.cli.render import (
 )
 from maestro.cli.settings import CliSettings
 from maestro.cli.workflows import OutputFormat, parse_value
-from maestro.runtime import context
-from maestro.runtime.clients import SchedulerClient, open_channel
+from maestro.runtime import context, evidence
+from maestro.runtime.clients import SchedulerClient, SignerClient, open_channel
 from maestro.runtime.cloudevents import (
     TERMINAL_EVENT_TYPES,
     TERMINAL_STATES,
@@ -57,7 +57,7 @@ from maestro.runtime.cloudevents import (
     human_task_name,
     resource_id,
 )
-from maestro.runtime.errors import MaestroError, UnavailableError
+from maestro.runtime.errors import FailedPreconditionError, MaestroError, UnavailableError
 from maestro.scheduler.v1 import execution_pb2
 from maestro.scheduler.v1 import scheduler_service_pb2 as scheduler_pb
 from maestro.services.gateway.filters import execution_filter, human_task_filter
@@ -564,6 +564,86 @@ def execution_events(
         await follow_events(
             scheduler, execution_name(execution_id), show, after=after, follow=follow
         )
+        return ExitCode.OK
+
+    call(output, address, command)
+
+
+@executions_app.command("evidence")
+def execution_evidence(
+    *,
+    execution_id: ExecutionId,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-O", help="Write the bundle (.tar.gz) here; `-` writes it to stdout."
+        ),
+    ],
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait for a finished execution's receipt to be signed "
+            "(default 0: exit 4 if it is not signed yet).",
+        ),
+    ] = 0.0,
+    signer_address: Annotated[
+        str | None,
+        typer.Option(
+            "--signer-address",
+            help="host:port of the signer; default MAESTRO_CLI_SIGNER_ADDRESS (127.0.0.1:50056).",
+        ),
+    ] = None,
+    output: Output = OutputFormat.TEXT,
+    address: Address = None,
+) -> None:
+    """Download the evidence bundle of a finished execution (its receipt, the
+    version's receipt, proofs, checkpoint, keys); check it with `maestro verify`."""
+    settings = CliSettings()
+    target = signer_address or settings.signer_address
+
+    async def command(scheduler: SchedulerClient, console: Console) -> ExitCode:
+        channel = open_channel(target, caller=CALLER, services=SignerClient.SERVICES)
+        signer = SignerClient(channel, timeout=settings.timeout_seconds, address=target)
+        deadline = asyncio.get_running_loop().time() + wait
+        try:
+            while True:
+                try:
+                    exported = await evidence.execution_evidence(
+                        scheduler, signer, execution_name(execution_id)
+                    )
+                    break
+                except FailedPreconditionError as error:
+                    # Only a finished execution's receipt is worth waiting for.
+                    pending = error.reason == "RECEIPT_PENDING" and error.retry_after_seconds
+                    if not pending or asyncio.get_running_loop().time() >= deadline:
+                        raise
+                    await asyncio.sleep(0.25)
+        finally:
+            await channel.close()
+        if str(out) == "-":
+            sys.stdout.buffer.write(exported.bundle)
+            sys.stdout.buffer.flush()
+        else:
+            out.write_bytes(exported.bundle)
+        summary = {
+            "file": str(out),
+            "sha256": exported.bundle_digest,
+            "bytes": len(exported.bundle),
+            "receipts": list(exported.receipts),
+            "treeSize": exported.checkpoint.tree_size,
+        }
+        errors = Console(stderr=True)
+        if output is OutputFormat.JSON:
+            print_json(errors if str(out) == "-" else console, summary)
+        else:
+            (errors if str(out) == "-" else console).print(
+                f"wrote {out} ({len(exported.bundle)} bytes, sha256 {exported.bundle_digest}): "
+                f"{len(exported.receipts)} receipt(s) at tree size "
+                f"{exported.checkpoint.tree_size}; check it with `maestro verify {out}`",
+                soft_wrap=True,
+            )
         return ExitCode.OK
 
     call(output, address, command)

@@ -24,6 +24,9 @@ class CliSettings(BaseSettings):
     scheduler_address: str = Field(
         default_address("scheduler"), description="host:port of the scheduler service."
     )
+    signer_address: str = Field(
+        default_address("signer"), description="host:port of the signer service."
+    )
     timeout_seconds: float = Field(10.0, gt=0, description="Deadline of each call.")
     tenant: str = Field(LOCAL_ADMIN.tenant, description="Tenant the commands act in.")
     subject: str = Field(LOCAL_ADMIN.subject, description="Subject the commands act as.")

@@ -9,6 +9,7 @@ problem+json with the same reason codes as gRPC.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -63,7 +64,7 @@ log = logging.getLogger("maestro.gateway.http")
 
 _HTTP_REASONS = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 # Reasons whose HTTP status is not their canonical code's.
-_REASON_STATUS = {"PAYLOAD_TOO_LARGE": PAYLOAD_TOO_LARGE}
+_REASON_STATUS = {"PAYLOAD_TOO_LARGE": PAYLOAD_TOO_LARGE, "RECEIPT_PENDING": 409}
 
 
 class HttpMetrics:
@@ -94,11 +95,11 @@ def _problem_response(
     status = status or _REASON_STATUS.get(error.reason)
     if status is not None:
         code = body["status"] = status
-    headers = (
-        {"www-authenticate": www_authenticate(error)}
-        if error.code == Code.UNAUTHENTICATED
-        else None
-    )
+    headers: dict[str, str] = {}
+    if error.code == Code.UNAUTHENTICATED:
+        headers["www-authenticate"] = www_authenticate(error)
+    if error.retry_after_seconds is not None:
+        headers["retry-after"] = str(max(1, math.ceil(error.retry_after_seconds)))
     return JSONResponse(body, status_code=code, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
@@ -295,7 +296,9 @@ def create_app(
     app.include_router(wellknown_router(clients.signer))
     app.include_router(workflows_router(clients))
     app.include_router(
-        executions_router(clients.scheduler, keepalive_seconds=settings.sse_keepalive_seconds)
+        executions_router(
+            clients.scheduler, clients.signer, keepalive_seconds=settings.sse_keepalive_seconds
+        )
     )
     install_openapi(app, token_required=settings.auth_mode == "jwt")
     install_docs(app)

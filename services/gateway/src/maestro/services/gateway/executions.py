@@ -11,6 +11,7 @@ gateway generates a UUID4 (so that call is not retry-safe for the client).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -18,11 +19,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from maestro.runtime import context
-from maestro.runtime.clients import SchedulerClient
+from maestro.runtime import context, evidence
+from maestro.runtime.clients import SchedulerClient, SignerClient
 from maestro.runtime.cloudevents import (
     EXECUTION_PREFIX,
     HUMAN_TASK_PREFIX,
@@ -162,11 +163,14 @@ def execute_request(
     )
 
 
-def executions_router(scheduler: SchedulerClient, *, keepalive_seconds: float) -> APIRouter:
+def executions_router(
+    scheduler: SchedulerClient, signer: SignerClient, *, keepalive_seconds: float
+) -> APIRouter:
     """Routes under ``/api/executions`` and ``/api/human-tasks``, and
     ``POST /api/workflows/{id}/execute``."""
     router = APIRouter(prefix="/api")
     _add_execution_routes(router, scheduler)
+    _add_evidence_route(router, scheduler, signer)
     _add_event_routes(router, scheduler, keepalive_seconds)
     _add_human_task_routes(router, scheduler)
     return router
@@ -364,6 +368,48 @@ The response ends after the event that makes the execution terminal (with
 idle. A failure after the stream started is sent as `event: error` with an RFC
 9457 problem as data, then the response ends.
 """
+
+
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def _add_evidence_route(
+    router: APIRouter, scheduler: SchedulerClient, signer: SignerClient
+) -> None:
+    @router.get(
+        "/executions/{id}/evidence",
+        tags=["executions"],
+        summary="Download the execution's evidence bundle (.tar.gz).",
+        description="The signed evidence of a finished execution: its receipt and the "
+        "receipt of the published version that ran, their inclusion proofs, the signed "
+        "checkpoint they are proven against, the public keys and a signed manifest of it "
+        "all. Verify it offline with `maestro verify FILE`. `Repr-Digest` carries the "
+        "bundle's SHA-256 (RFC 9530), `X-Maestro-Receipts` the receipts inside. An "
+        "execution that has not finished, or whose receipt is still being signed, is "
+        "409 `RECEIPT_PENDING` (with `Retry-After` once it has finished).",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The bundle.",
+                "content": {
+                    evidence.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            **problems(400, 403, 404, 409, 503),
+        },
+    )
+    async def get_execution_evidence(id: str) -> Response:
+        exported = await evidence.execution_evidence(scheduler, signer, execution_resource(id))
+        digest = base64.b64encode(bytes.fromhex(exported.bundle_digest)).decode()
+        return Response(
+            exported.bundle,
+            media_type=evidence.MEDIA_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="{id}.evidence.tar.gz"',
+                "Repr-Digest": f"sha-256=:{digest}:",
+                "X-Maestro-Receipts": ",".join(exported.receipts),
+            },
+        )
 
 
 def _add_event_routes(router: APIRouter, scheduler: SchedulerClient, keepalive: float) -> None:
