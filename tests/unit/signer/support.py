@@ -128,7 +128,9 @@ class OfflineLog:
             statement_digest=provenance.sha256_hex(payload),
             log_index=index,
             leaf_hash=leaf,
-            kind=receipt_pb2.RECEIPT_KIND_EXECUTION,
+            kind=receipt_pb2.RECEIPT_KIND_VERSION_MANIFEST
+            if statement["predicateType"] == provenance.VERSION_PREDICATE_TYPE
+            else receipt_pb2.RECEIPT_KIND_EXECUTION,
             subject=subject,
             tenant=TENANT,
         )

@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from maestro.cli.main import app
 from maestro.runtime import provenance
-from tests.unit.signer.support import OfflineLog, execution_statement, offline_log
+from tests.unit.signer.support import (
+    OfflineLog,
+    digest,
+    execution_statement,
+    offline_log,
+    version_statement,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -198,3 +204,50 @@ def test_receipts_of_a_rotated_key_still_verify() -> None:
     only_new = provenance.jwks_json([log.signer.public_key])
     report = provenance.verify_bundle(bundle, only_new)
     assert sum(f.check == "SIGNATURE" for f in report.failures) == 2
+
+
+VERSION = "workflows/payroll/versions/1.0.0"
+RAN = "executions/01J00000000000000000000077"
+
+
+def _linked_log(**execution: object) -> tuple[OfflineLog, str]:
+    """A version receipt, then an execution receipt naming it."""
+    linked = OfflineLog()
+    version_receipt = linked.sign(version_statement(VERSION), VERSION).name
+    statement = execution_statement(RAN, versionReceipt=version_receipt, **execution)
+    return linked, linked.sign(statement, RAN).name
+
+
+def test_an_execution_is_linked_to_the_version_that_ran() -> None:
+    linked, execution_receipt = _linked_log()
+    report = provenance.verify_bundle(linked.bundle(), linked.jwks)
+    assert report.ok, [str(f) for f in report.failures]
+    (link,) = [f for f in report.findings if f.check == "LINK"]
+    assert link.status == "PASSED" and VERSION in link.message
+    assert report.receipts[-1] == execution_receipt
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"workflowVersion": "workflows/payroll/versions/2.0.0"},
+            "ran 'workflows/payroll/versions/2.0.0'",
+        ),
+        ({"definitionDigest": digest("another definition")}, "differs from the version's"),
+    ],
+)
+def test_a_link_to_another_version_fails(change: dict[str, object], expected: str) -> None:
+    linked, _ = _linked_log(**change)
+    report = provenance.verify_bundle(linked.bundle(), linked.jwks)
+    assert not report.ok
+    (failure,) = report.failures
+    assert failure.check == "LINK" and expected in failure.message
+
+
+def test_a_version_receipt_left_out_is_a_warning() -> None:
+    linked, execution_receipt = _linked_log()
+    linked.receipts = [r for r in linked.receipts if r.name == execution_receipt]
+    report = provenance.verify_bundle(linked.bundle(), linked.jwks)
+    assert report.ok
+    assert any("not in the bundle" in w for w in report.warnings)

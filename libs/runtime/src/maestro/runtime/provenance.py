@@ -1406,7 +1406,10 @@ def verify_bundle(
     unlisted; the checkpoint (signed note by a key, matching the manifest);
     and per receipt: envelope (canonical DSSE JSON, in-toto payload),
     statement (predicate parses, subject and digest match the manifest),
-    signature over PAE, and inclusion under the checkpoint root.
+    signature over PAE, and inclusion under the checkpoint root; then each
+    execution receipt's link to the version receipt it names (LINK: the same
+    workflow version and definition digest; a version receipt left out of the
+    bundle is a warning).
 
     Args:
         bundle: a path to the ``.tar.gz``, or its bytes.
@@ -1441,4 +1444,58 @@ def verify_bundle(
         return report
     for entry in entries:
         _verify_receipt(entry, files, keys, checkpoint, report)
+    _verify_links(entries, files, report)
     return report
+
+
+def _verified_predicate(entry: Mapping[str, Any], files: Mapping[str, bytes]) -> dict[str, Any]:
+    """The predicate of a receipt that already verified (so it parses)."""
+    envelope = envelope_from_json(files[entry["envelope"]])
+    predicate: dict[str, Any] = parse_statement(envelope.payload)["predicate"]
+    return predicate
+
+
+def _verify_links(
+    entries: Sequence[Any], files: Mapping[str, bytes], report: VerificationReport
+) -> None:
+    """LINK: an execution receipt whose version receipt is in the bundle must
+    name exactly that version: the version receipt's workflow and version are
+    the execution's ``workflowVersion``, and both carry the same definition
+    digest. A version receipt named but not bundled is a warning."""
+    by_name = {
+        e["name"]: e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)
+    }
+    for name in report.receipts:
+        entry = by_name[name]
+        if entry.get("kind") != "EXECUTION":
+            continue
+        execution = _verified_predicate(entry, files)
+        linked = execution.get("versionReceipt", "")
+        path = entry["envelope"]
+        if not linked:
+            report.add(path, "LINK", "SKIPPED", "names no version receipt")
+            continue
+        if linked not in by_name:
+            report.warnings.append(
+                f"{name} names version receipt {linked}, which is not in the bundle: "
+                "which version ran is not proven"
+            )
+            continue
+        if linked not in report.receipts:
+            report.add(path, "LINK", "FAILED", f"its version receipt {linked} did not verify")
+            continue
+        version = _verified_predicate(by_name[linked], files)
+        ran = execution.get("workflowVersion", "")
+        published = f"{version.get('workflow', '')}/versions/{version.get('version', '')}"
+        if by_name[linked].get("kind") != "VERSION_MANIFEST" or published != ran:
+            report.add(path, "LINK", "FAILED", f"ran {ran!r}, but {linked} attests {published!r}")
+        elif version.get("definitionDigest") != execution.get("definitionDigest"):
+            report.add(
+                path,
+                "LINK",
+                "FAILED",
+                f"definitionDigest {execution.get('definitionDigest')} differs from the "
+                f"version's {version.get('definitionDigest')} ({linked})",
+            )
+        else:
+            report.add(path, "LINK", "PASSED", f"ran {ran} ({linked})")
