@@ -57,7 +57,7 @@ async def test_upgrade_head_builds_the_store_schema(database_url: str) -> None:
         await engine.dispose()
     assert tables == STORE_TABLES | {ALEMBIC_VERSION_TABLE}
     assert drift == []
-    assert [r[0] for r in revision] == ["0001"]
+    assert [r[0] for r in revision] == ["0002"]
 
 
 def _alembic(url: str, *args: str) -> None:

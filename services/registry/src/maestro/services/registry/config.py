@@ -16,7 +16,8 @@ from maestro.runtime.settings import (
 
 
 class RegistrySettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
-    """Registry settings: its database and the compiler it validates with."""
+    """Registry settings: its database, the compiler it validates with and the
+    signer of its version-manifest receipts."""
 
     model_config = SettingsConfigDict(env_prefix="MAESTRO_REGISTRY_", extra="ignore", frozen=True)
 
@@ -31,4 +32,12 @@ class RegistrySettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
     )
     compiler_address: str = Field(
         default_address("compiler"), description="host:port of the compiler service."
+    )
+    receipt_inline_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Most seconds a publish waits for its version-manifest receipt to be "
+        "signed; after that (or at once when the signer is unreachable) the version is "
+        "returned without a receipt and attached one in the background. At most "
+        "receipt_timeout_seconds.",
     )

@@ -8,9 +8,11 @@ from maestro.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from maestro.runtime import db
 from maestro.runtime.clients import CompilerClient, open_channel
 from maestro.runtime.policy import open_policy_gate
+from maestro.runtime.receipts import open_receipt_relay
 from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.services.registry.clients import CompilerAdapter
 from maestro.services.registry.config import RegistrySettings
+from maestro.services.registry.receipts import VersionAttestor, VersionManifests
 from maestro.services.registry.service import Registry
 from maestro.services.registry.servicer import RegistryServicer
 from maestro.services.registry.store import RegistryStore
@@ -31,6 +33,7 @@ async def create_server(
         raise
 
     async def close() -> None:
+        await relay.stop()
         await gate.close()
         await channel.close()
         await engine.dispose()
@@ -68,7 +71,23 @@ async def create_server(
         tracer_provider=server.tracer_provider,
         registry=server.registry,
     )
-    registry = Registry(store, CompilerAdapter(compiler_client), gate)
+    # Version-manifest receipts (off when signer_address is empty): queued in
+    # each publish's transaction, signed inline within a short deadline, and
+    # otherwise by the relay in the background.
+    manifests = VersionManifests(store)
+    relay = open_receipt_relay(
+        settings,
+        manifests,
+        service="registry",
+        tls=settings.tls_files(),
+        tracer_provider=server.tracer_provider,
+        registry=server.registry,
+    )
+    attestor = None
+    if relay.enabled:
+        inline = min(settings.receipt_inline_timeout_seconds, settings.receipt_timeout_seconds)
+        attestor = VersionAttestor(manifests, relay, timeout=inline)
+    registry = Registry(store, CompilerAdapter(compiler_client), gate, attestor)
     spec.servicers = [
         (
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server,
@@ -76,4 +95,5 @@ async def create_server(
         )
     ]
     await server.start()
+    relay.start()
     return server

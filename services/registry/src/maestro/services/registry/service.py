@@ -38,12 +38,13 @@ from maestro.runtime.errors import (
     InvalidDefinitionError,
     NotFoundError,
 )
-from maestro.runtime.policy import Action, PolicyGate
+from maestro.runtime.policy import Action, PolicyDecision, PolicyGate, principal_message
 from maestro.services.registry import listing, templates, versioning
 from maestro.services.registry.store import (
     DuplicateRequestError,
     DuplicateVersionError,
     DuplicateWorkflowError,
+    ReceiptEntry,
     RegistryStore,
     RequestRecord,
     VersionRow,
@@ -106,6 +107,17 @@ class Compiler(Protocol):
     async def compile(self, source: Source) -> Compilation: ...
 
     async def diff(self, base: Source, target: Source) -> diff_pb2.WorkflowDiff: ...
+
+
+class Attestor(Protocol):
+    """Signs version-manifest receipts (``receipts.VersionAttestor``)."""
+
+    async def attest(self, tenant: str, workflow_id: str, version: str) -> str:
+        """Signs the just-published version's pending receipt now if it can;
+        returns its name, or "" when it is left to the background relay
+        (signer unreachable or slow, or the previous version still pending).
+        Never raises for a signer failure."""
+        ...
 
 
 # -- results ------------------------------------------------------------------
@@ -198,25 +210,33 @@ class Registry:
     tenant."""
 
     def __init__(
-        self, store: RegistryStore, compiler: Compiler, gate: PolicyGate | None = None
+        self,
+        store: RegistryStore,
+        compiler: Compiler,
+        gate: PolicyGate | None = None,
+        attestor: Attestor | None = None,
     ) -> None:
         """``gate`` None skips policy checks: only for domain unit tests; the
-        server always passes one (and fails closed without the policy service)."""
+        server always passes one (and fails closed without the policy service).
+        ``attestor`` None turns version-manifest receipts off: publishes queue
+        no receipt."""
         self._store = store
         self._compiler = compiler
         self._gate = gate
+        self._attestor = attestor
         self._template_definitions: dict[str, workflow_pb2.WorkflowDefinition] = {}
 
     async def _authorize(
         self, principal: Principal, action: Action, name: str, row: WorkflowRow | None = None
-    ) -> None:
-        """Asks the policy service (POLICY_DENIED / DEPENDENCY_UNAVAILABLE)."""
+    ) -> PolicyDecision | None:
+        """Asks the policy service (POLICY_DENIED / DEPENDENCY_UNAVAILABLE);
+        returns the allowing decision (None without a gate)."""
         if self._gate is None:
-            return
+            return None
         labels: dict[str, str] = {}
         if row is not None and row.draft_definition:
             labels = dict(workflow_pb2.WorkflowDefinition.FromString(row.draft_definition).labels)
-        await self._gate.check(
+        return await self._gate.check(
             action,
             resource=name,
             tenant=_tenant(principal),
@@ -225,13 +245,15 @@ class Registry:
             principal=principal,
         )
 
-    async def _authorize_existing(self, principal: Principal, action: Action, name: str) -> None:
+    async def _authorize_existing(
+        self, principal: Principal, action: Action, name: str
+    ) -> PolicyDecision | None:
         if "/versions/" in name:
             workflow_id, _ = parse_version_name(name)
         else:
             workflow_id = parse_workflow_name(name)
         row = await self._store.get_workflow(_tenant(principal), workflow_id, with_latest=False)
-        await self._authorize(principal, action, f"workflows/{workflow_id}", row)
+        return await self._authorize(principal, action, f"workflows/{workflow_id}", row)
 
     # -- create / read ---------------------------------------------------------
 
@@ -384,9 +406,14 @@ class Registry:
         The draft is compiled (the plan is stored with the version) and diffed
         against the latest published version; the diff decides the smallest
         allowed bump (see ``versioning.next_version``).
+
+        With receipts on, the version's receipt is queued in the publish's
+        transaction and signed right after it commits; when the signer cannot
+        sign it in time the version is returned without a receipt, which the
+        background relay attaches later.
         """
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
-        await self._authorize_existing(principal, Action.WORKFLOW_PUBLISH, name)
+        decision = await self._authorize_existing(principal, Action.WORKFLOW_PUBLISH, name)
         _check_request_id(request_id)
         replay = await self._replay(tenant, request_id, "PUBLISH")
         if replay is not None:
@@ -444,6 +471,7 @@ class Registry:
                         "update_time": now,
                     },
                     request=record,
+                    receipt=self._receipt_entry(principal, decision),
                 )
             except DuplicateRequestError:
                 replay = await self._replay(tenant, request_id, "PUBLISH")
@@ -452,6 +480,8 @@ class Registry:
             except DuplicateVersionError:
                 committed = False
             if committed:
+                if self._attestor is not None:
+                    await self._attestor.attest(tenant, workflow_id, new_version)
                 published = await self._store.get_version(tenant, workflow_id, new_version)
                 assert published is not None
                 return Published(published, await self._reload(tenant, workflow_id, name))
@@ -661,6 +691,25 @@ class Registry:
                 metadata={"name": workflow_name(new_id)},
             ) from exc
         return await self._reload(tenant, new_id, workflow_name(new_id))
+
+    def _receipt_entry(
+        self, principal: Principal, decision: PolicyDecision | None
+    ) -> ReceiptEntry | None:
+        """What the version's receipt needs from this publish call; None when
+        receipts are off."""
+        if self._attestor is None:
+            return None
+        published_by = principal_message(principal)
+        # The signer requires the receipt's tenant, the one the version lives
+        # in (``default`` for a caller without one).
+        published_by.tenant = _tenant(principal)
+        return ReceiptEntry(
+            published_by=json.dumps(
+                json_format.MessageToDict(published_by), sort_keys=True, separators=(",", ":")
+            ),
+            policy_decision_ids=(decision.decision_id,) if decision is not None else (),
+            policy_bundle_revision=decision.bundle_revision if decision is not None else "",
+        )
 
     async def _validated(self, source: Source) -> Validation:
         """The compiler's validation of ``source``; raises unless it is valid."""

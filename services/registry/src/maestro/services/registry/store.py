@@ -15,6 +15,12 @@ Invariants kept here:
   (except attaching a signer receipt to a version that has none).
 - A request id is stored in the transaction of the mutation it made, so a
   retried request finds either nothing or the complete result.
+- Receipts go through an outbox: while receipts are on, a publish writes a
+  ``version_receipt_outbox`` row in its own transaction, and the row is
+  deleted in the transaction that attaches the signed receipt to the version.
+  A version with a row is *pending*; a pending version is only handed out for
+  signing once its previous version is not pending, so the receipt chain
+  (``previous_receipt``) never skips a link.
 """
 
 from __future__ import annotations
@@ -167,6 +173,28 @@ request_ids = Table(
     PrimaryKeyConstraint("tenant", "request_id", name="pk_request_ids"),
 )
 
+version_receipt_outbox = Table(
+    "version_receipt_outbox",
+    metadata,
+    Column("tenant", String(63), nullable=False),
+    Column("workflow_id", String(63), nullable=False),
+    Column("version", String(64), nullable=False),
+    # proto3 JSON of the maestro.common.v1.Principal that published.
+    Column("published_by", Text, nullable=False),
+    # JSON list of the ids of the policy decisions that allowed the publish.
+    Column("policy_decision_ids", Text, nullable=False),
+    Column("policy_bundle_revision", String(255), nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant", "workflow_id", "version", name="pk_version_receipt_outbox"),
+    ForeignKeyConstraint(
+        ["tenant", "workflow_id", "version"],
+        ["workflow_versions.tenant", "workflow_versions.workflow_id", "workflow_versions.version"],
+        name="fk_version_receipt_outbox_workflow_versions",
+    ),
+    # The relay reads the oldest pending receipts first.
+    Index("ix_version_receipt_outbox_create_time", "create_time"),
+)
+
 _VERSION_SUMMARY_COLUMNS = [
     c
     for c in workflow_versions.columns
@@ -194,6 +222,35 @@ class VersionRow:
     definition: bytes = b""
     plan: bytes = b""
     has_content: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEntry:
+    """What a publish writes to the receipt outbox: what only the publish call
+    knows, beyond the version row itself."""
+
+    published_by: str  # proto3 JSON of maestro.common.v1.Principal
+    policy_decision_ids: tuple[str, ...]
+    policy_bundle_revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVersionReceipt:
+    """A version whose receipt is still to be signed, with everything its
+    statement needs: the outbox entry, the version's content and its
+    previous version (by publish order) with that version's receipt."""
+
+    tenant: str
+    workflow_id: str
+    version: str
+    digest: str
+    plan: bytes
+    source: bytes
+    publish_time: datetime
+    entry: ReceiptEntry
+    create_time: datetime
+    previous_version: str | None
+    previous_receipt: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,10 +519,12 @@ class RegistryStore:
         expected_etag: str,
         values: Mapping[str, Any],
         request: RequestRecord | None,
+        receipt: ReceiptEntry | None = None,
     ) -> bool:
         """In one transaction: compare-and-set the workflow row (False when the
         etag moved on), append the version with the next ``seq`` (the version's
-        own ``seq`` is ignored) and record the request id.
+        own ``seq`` is ignored), record the request id and, with ``receipt``,
+        queue the version's receipt in the outbox.
 
         Raises:
             DuplicateRequestError: ``request`` was recorded before.
@@ -493,6 +552,18 @@ class RegistryStore:
                 raise DuplicateVersionError(version.version) from exc
             if request is not None:
                 await self._insert_request(conn, request)
+            if receipt is not None:
+                await conn.execute(
+                    insert(version_receipt_outbox).values(
+                        tenant=row.tenant,
+                        workflow_id=row.workflow_id,
+                        version=row.version,
+                        published_by=receipt.published_by,
+                        policy_decision_ids=json.dumps(list(receipt.policy_decision_ids)),
+                        policy_bundle_revision=receipt.policy_bundle_revision,
+                        create_time=row.publish_time,
+                    )
+                )
         return True
 
     async def get_version(self, tenant: str, workflow_id: str, version: str) -> VersionRow | None:
@@ -514,6 +585,110 @@ class RegistryStore:
         async with self._engine.connect() as conn:
             result = await conn.execute(statement)
             return [_version(m, has_content=False) for m in result.mappings()]
+
+    # -- receipt outbox --------------------------------------------------------
+
+    async def pending_version_receipts(
+        self, limit: int, *, only: tuple[str, str, str] | None = None
+    ) -> list[PendingVersionReceipt]:
+        """Up to ``limit`` pending versions, oldest queued first, leaving out
+        every version whose previous version is pending too (it follows once
+        that one is recorded). ``only`` = ``(tenant, workflow_id, version)``
+        restricts the result to that version."""
+        o = version_receipt_outbox.c
+        v = workflow_versions.alias("v")
+        previous = workflow_versions.alias("previous")
+        queued = version_receipt_outbox.alias("queued")
+        conditions: list[Any] = [
+            ~exists().where(
+                queued.c.tenant == previous.c.tenant,
+                queued.c.workflow_id == previous.c.workflow_id,
+                queued.c.version == previous.c.version,
+            )
+        ]
+        if only is not None:
+            tenant, workflow_id, version = only
+            conditions += [o.tenant == tenant, o.workflow_id == workflow_id, o.version == version]
+        statement = (
+            select(
+                o.tenant,
+                o.workflow_id,
+                o.version,
+                o.published_by,
+                o.policy_decision_ids,
+                o.policy_bundle_revision,
+                o.create_time,
+                v.c.digest,
+                v.c.plan,
+                v.c.source,
+                v.c.publish_time,
+                previous.c.version.label("previous_version"),
+                previous.c.receipt.label("previous_receipt"),
+            )
+            .select_from(
+                version_receipt_outbox.join(
+                    v,
+                    and_(
+                        v.c.tenant == o.tenant,
+                        v.c.workflow_id == o.workflow_id,
+                        v.c.version == o.version,
+                    ),
+                ).outerjoin(
+                    previous,
+                    and_(
+                        previous.c.tenant == v.c.tenant,
+                        previous.c.workflow_id == v.c.workflow_id,
+                        previous.c.seq == v.c.seq - 1,
+                    ),
+                )
+            )
+            .where(*conditions)
+            .order_by(o.create_time, o.tenant, o.workflow_id, v.c.seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(statement)
+            return [
+                PendingVersionReceipt(
+                    tenant=m["tenant"],
+                    workflow_id=m["workflow_id"],
+                    version=m["version"],
+                    digest=m["digest"],
+                    plan=m["plan"],
+                    source=m["source"],
+                    publish_time=_utc(m["publish_time"]),
+                    entry=ReceiptEntry(
+                        published_by=m["published_by"],
+                        policy_decision_ids=tuple(json.loads(m["policy_decision_ids"])),
+                        policy_bundle_revision=m["policy_bundle_revision"],
+                    ),
+                    create_time=_utc(m["create_time"]),
+                    previous_version=m["previous_version"],
+                    previous_receipt=m["previous_receipt"] or "",
+                )
+                for m in result.mappings()
+            ]
+
+    async def record_version_receipt(
+        self, tenant: str, workflow_id: str, version: str, receipt: str
+    ) -> str | None:
+        """In one transaction: attaches ``receipt`` to the version unless it
+        has one already, and drops the version from the outbox. Idempotent.
+        Returns the version's receipt afterwards (None: no such version)."""
+        v = workflow_versions.c
+        o = version_receipt_outbox.c
+        this = (v.tenant == tenant, v.workflow_id == workflow_id, v.version == version)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(workflow_versions).where(*this, v.receipt == "").values(receipt=receipt)
+            )
+            await conn.execute(
+                delete(version_receipt_outbox).where(
+                    o.tenant == tenant, o.workflow_id == workflow_id, o.version == version
+                )
+            )
+            stored: str | None = (await conn.execute(select(v.receipt).where(*this))).scalar()
+        return stored
 
     # -- aliases ---------------------------------------------------------------
 
