@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ from maestro.policy.v1 import policy_service_pb2 as pb
 from maestro.runtime import context
 from maestro.runtime.clients import open_channel
 from maestro.runtime.policy import PolicyClient, PolicyGate, classification, principal_message
-from maestro.runtime.server import GrpcServer
 from maestro.services.policy.config import DEFAULT_BUNDLE, PolicySettings
-from maestro.services.policy.server import create_server
+from maestro.services.policy.server import PolicyServer, create_server
 
 AUTHZ = Path("maestro/authz/authz.rego")
+AUTHZ_TEST = Path("maestro/authz/authz_test.rego")
 CATALOG = Path("maestro/catalog/data.json")
 
 
@@ -92,20 +92,64 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def revoke_viewer_reads(bundle: Path) -> Callable[[], None]:
+    """Edits a bundle copy so that viewers lose ``workflow.read``, adjusting
+    the bundle's tests that pinned viewer reads (they read as auditors
+    instead) so that the candidate still passes them and is activated.
+    Returns a function that restores both files (the original revision).
+
+    The tests are written first and restored last: they pass with either
+    catalog, so the watcher never sees a candidate that fails them.
+    """
+    tests, catalog = bundle / AUTHZ_TEST, bundle / CATALOG
+    original_tests, original_catalog = tests.read_text(), catalog.read_text()
+    granted = (
+        '"workflow.read": {"roles": ["admin", "author", "publisher", "operator", "viewer", '
+        '"approver", "auditor"]'
+    )
+    assert granted in original_catalog, "the shipped catalog changed: update this edit"
+    adjusted = (
+        original_tests.replace('["viewer"], "workflow.read"', '["auditor"], "workflow.read"')
+        .replace(
+            'ask(["viewer", "author", "operator"], "workflow.read")',
+            'ask(["author", "operator"], "workflow.read")',
+        )
+        .replace('\t\t"workflow.read is granted to role viewer",\n', "")
+    )
+    assert adjusted != original_tests, "the shipped bundle tests changed: update this edit"
+    tests.write_text(adjusted)
+    catalog.write_text(original_catalog.replace(granted, granted.replace('"viewer", ', "")))
+
+    def restore() -> None:
+        catalog.write_text(original_catalog)
+        tests.write_text(original_tests)
+
+    return restore
+
+
 @dataclass
 class PolicyMesh:
     """A policy server and clients of it."""
 
-    server: GrpcServer
+    server: PolicyServer
     client: PolicyClient
     bundle: Path
+    gates: list[PolicyGate] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.server.port}"
 
     def gate(self, **options: Any) -> PolicyGate:
-        return PolicyGate(self.client, **options)
+        """A gate on the mesh's client (its revision watch is stopped when the
+        mesh closes; the client is the mesh's to close)."""
+        gate = PolicyGate(self.client, **options)
+        self.gates.append(gate)
+        return gate
+
+    def watchers(self) -> int:
+        """Open WatchBundleRevision streams, as the server counts them."""
+        return int(sample(self.server.registry, "maestro_policy_bundle_watchers"))
 
     def as_(self, who: context.Principal) -> Any:
         """Binds ``who`` as the caller of the calls made inside."""
@@ -128,9 +172,12 @@ async def policy_mesh(
     )
     address = f"127.0.0.1:{server.port}"
     channel = open_channel(address, caller="tests", services=PolicyClient.SERVICES)
+    mesh = PolicyMesh(server, PolicyClient(channel, timeout=10, address=address), bundle)
     try:
-        yield PolicyMesh(server, PolicyClient(channel, timeout=10, address=address), bundle)
+        yield mesh
     finally:
+        for gate in mesh.gates:
+            await gate.stop_watching()
         await channel.close()
         await server.stop(0)
 

@@ -57,7 +57,9 @@ async def test_reload_bundle_activates_a_new_revision_and_empties_the_client_cac
     mesh: PolicyMesh,
 ) -> None:
     registry = CollectorRegistry()
-    gate = mesh.gate(ttl_seconds=60, registry=registry)
+    # Without the revision watch (tests/unit/policy/test_watch.py has it): the
+    # fallback, a fresh answer from a new revision, empties the cache.
+    gate = mesh.gate(ttl_seconds=60, registry=registry, watch=False)
     with mesh.as_(VIEWER):
         with pytest.raises(PermissionDeniedError):
             await gate.check("workflow.archive", resource="workflows/payroll")

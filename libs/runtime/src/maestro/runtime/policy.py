@@ -30,29 +30,39 @@ Fail closed: when the policy service cannot answer (unreachable, deadline, no
 valid bundle), ``check`` raises ``UnavailableError`` (``DEPENDENCY_UNAVAILABLE``,
 metadata ``dependency=policy``); it never allows.
 
-Answers (allows and denials) are cached per question for ``ttl_seconds``; the
-whole cache is dropped as soon as a fresh answer comes from another bundle
-revision than the cached ones. A cached answer is not logged again (the
-policy service logs each evaluation; the cached decision keeps its id).
+Answers (allows and denials) are cached per question for ``ttl_seconds``. A
+background task follows ``PolicyService/WatchBundleRevision`` and empties the
+whole cache the moment another bundle revision becomes active, so a hot reload
+takes effect in the callers within the stream's latency, not the TTL. While
+that stream is down (the policy service restarting, say) it is reopened with
+exponential backoff and jitter, and cached answers are served for at most
+``disconnected_ttl_seconds`` (1 s), so staleness stays bounded; a fresh answer
+from another revision than the cached ones also empties the cache. A cached
+answer is not logged again (the policy service logs each evaluation; the cached
+decision keeps its id).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import enum
 import hashlib
 import json
+import logging
+import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -71,10 +81,15 @@ from maestro.runtime.errors import (
 from maestro.runtime.settings import default_address
 from maestro.runtime.tls import TlsFiles
 
+log = logging.getLogger("maestro.policy.gate")
+
 DEFAULT_TTL_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_DISCONNECTED_TTL_SECONDS = 1.0
 MAX_REASONS_IN_METADATA = 20
+WATCH_BACKOFF_INITIAL_SECONDS = 0.1
+WATCH_BACKOFF_MAX_SECONDS = 5.0
 
 
 class Action(enum.StrEnum):
@@ -289,6 +304,11 @@ class PolicyClient(ServiceClient):
         super().__init__(channel, timeout=timeout, address=address)
         self._stub = policy_service_pb2_grpc.PolicyServiceStub(channel)
 
+    @property
+    def address(self) -> str:
+        """The policy service's address as configured (for logs)."""
+        return self._address
+
     async def decide(
         self, request: policy_service_pb2.DecideRequest, *, timeout: float | None = None
     ) -> policy_service_pb2.DecideResponse:
@@ -337,6 +357,16 @@ class PolicyClient(ServiceClient):
         )
         return response
 
+    def watch_bundle_revision(
+        self,
+        request: policy_service_pb2.WatchBundleRevisionRequest,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[policy_service_pb2.WatchBundleRevisionResponse]:
+        """The active revision, then each new one; the stream has no deadline
+        unless ``timeout`` bounds the whole of it."""
+        return self._stream(self._stub.WatchBundleRevision, request, timeout=timeout)
+
 
 # -- the gate -------------------------------------------------------------------------
 
@@ -344,7 +374,7 @@ class PolicyClient(ServiceClient):
 @dataclass(slots=True)
 class _Entry:
     decision: PolicyDecision
-    expires: float
+    stored: float
 
 
 class _GateMetrics:
@@ -361,19 +391,48 @@ class _GateMetrics:
             ["result"],
             registry=registry,
         )
+        self.invalidations = Counter(
+            "maestro_policy_client_cache_invalidations_total",
+            "Times the gate's cache was emptied because the revision watch reported a "
+            "new active bundle revision.",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "maestro_policy_client_watch_reconnects_total",
+            "Times the bundle revision watch was reopened after an error or the stream "
+            "ending (the policy service restarting, a proxy closing an idle stream).",
+            registry=registry,
+        )
+        self.watching = Gauge(
+            "maestro_policy_client_watch_connected",
+            "1 while the bundle revision watch is open (cached answers last the full TTL), "
+            "0 while it is down (they last at most the disconnected TTL).",
+            registry=registry,
+        )
 
 
 class PolicyGate:
-    """Asks the policy service before acting, with a TTL cache of its answers.
+    """Asks the policy service before acting, with a TTL cache of its answers
+    that a new bundle revision empties.
+
+    With ``watch`` (and a cache), the first check that asks the policy service
+    (or :meth:`start_watching`) starts a background task following
+    ``WatchBundleRevision``; ``close()`` stops it. Cached answers last
+    ``ttl_seconds`` while that stream is open and at most
+    ``disconnected_ttl_seconds`` while it is not (before it first opens too).
 
     Args:
         client: the policy service.
         ttl_seconds: how long an answer is reused for the same question; 0
-            disables the cache.
+            disables the cache (and the watch).
         max_entries: most cached answers (least recently used go first).
-        registry: where to count cache hits/misses and check results; None: not
-            counted.
+        registry: where to count cache hits/misses, check results, cache
+            invalidations and watch reconnects; None: not counted.
         clock: monotonic seconds (tests).
+        watch: follow the active bundle revision; False: a cached answer is
+            dropped only by its TTL or by a fresh answer from a new revision.
+        disconnected_ttl_seconds: the TTL (capped by ``ttl_seconds``) while
+            the watch is not open.
     """
 
     def __init__(
@@ -384,6 +443,8 @@ class PolicyGate:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch: bool = True,
+        disconnected_ttl_seconds: float = DEFAULT_DISCONNECTED_TTL_SECONDS,
     ) -> None:
         self._client = client
         self._ttl = ttl_seconds
@@ -393,6 +454,14 @@ class PolicyGate:
         self._inflight: dict[bytes, asyncio.Future[PolicyDecision]] = {}
         self._revision = ""
         self._metrics = _GateMetrics(registry) if registry is not None else None
+        self._watch = watch and ttl_seconds > 0
+        self._disconnected_ttl = min(ttl_seconds, disconnected_ttl_seconds)
+        # The TTL the fast path applies: the full one only while the watch is open.
+        self._effective_ttl = self._disconnected_ttl if self._watch else ttl_seconds
+        # The revision the open watch reports active; None while it is not open.
+        self._watched: str | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def client(self) -> PolicyClient:
@@ -400,15 +469,46 @@ class PolicyGate:
 
     @property
     def revision(self) -> str:
-        """The bundle revision of the newest answer ("" before the first)."""
+        """The newest bundle revision the gate knows of, from the watch or from
+        an answer ("" before either)."""
         return self._revision
+
+    @property
+    def watching(self) -> bool:
+        """True while the revision watch is open (its first message arrived)."""
+        return self._watched is not None
 
     def __len__(self) -> int:
         return len(self._cache)
 
     def invalidate(self) -> None:
-        """Drops every cached answer."""
+        """Drops every cached answer (and lets no later check join a question
+        already being asked)."""
         self._cache.clear()
+        self._inflight.clear()
+
+    def start_watching(self) -> None:
+        """Starts following the active bundle revision now rather than at the
+        first check (no-op when already started, closed, or ``watch`` is off).
+        Needs a running event loop."""
+        if self._watcher is not None or not self._watch or self._closed:
+            return
+        # A context of its own: the task outlives the call that started it, and
+        # must not carry that call's principal, request id or trace.
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._follow_revision(), name="policy-gate-watch", context=contextvars.Context()
+        )
+
+    async def stop_watching(self) -> None:
+        """Stops the revision watch (cached answers then last at most the
+        disconnected TTL); ``start_watching``, or the next check that asks the
+        policy service, starts it again (not after ``close``)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        self._disconnected()
 
     async def check(
         self,
@@ -492,11 +592,13 @@ class PolicyGate:
         ).digest()
         if self._ttl > 0:
             entry = self._cache.get(key)
-            if entry is not None and entry.expires > self._clock():
+            if entry is not None and self._clock() - entry.stored < self._effective_ttl:
                 self._cache.move_to_end(key)
                 self._count_cache("hit")
                 return entry.decision
             self._count_cache("miss")
+            if self._watcher is None and self._watch:
+                self.start_watching()
             pending = self._inflight.get(key)
             if pending is not None:
                 try:
@@ -521,7 +623,8 @@ class PolicyGate:
             self._remember(key, decision)
             return decision
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
 
     def _request(
         self,
@@ -571,6 +674,10 @@ class PolicyGate:
         return decision
 
     def _remember(self, key: bytes, decision: PolicyDecision) -> None:
+        if self._watched is not None and decision.bundle_revision != self._watched:
+            # Decided by a revision the watch does not report active: asked
+            # before a reload (stale), or the watch is about to report it.
+            return
         if decision.bundle_revision != self._revision:
             # A new revision decides now: nothing cached under the old one holds.
             self._cache.clear()
@@ -585,7 +692,7 @@ class PolicyGate:
             decision.appeal,
             cached=True,
         )
-        self._cache[key] = _Entry(cached, self._clock() + self._ttl)
+        self._cache[key] = _Entry(cached, self._clock())
         self._cache.move_to_end(key)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
@@ -598,8 +705,98 @@ class PolicyGate:
         if self._metrics is not None:
             self._metrics.checks.labels(result).inc()
 
+    # -- the revision watch --------------------------------------------------------
+
+    async def _follow_revision(self) -> None:
+        """Follows WatchBundleRevision until cancelled (or its channel is
+        closed), reopening it with exponential backoff and jitter whenever it
+        fails or ends. However it stops, the gate is left disconnected."""
+        try:
+            await self._follow_revision_until_cancelled()
+        except grpc.aio.UsageError:
+            # The channel was closed under the gate: nothing to watch with.
+            log.debug("policy revision watch stopped: channel closed")
+        finally:
+            self._disconnected()
+
+    async def _follow_revision_until_cancelled(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async for message in self._client.watch_bundle_revision(
+                    policy_service_pb2.WatchBundleRevisionRequest()
+                ):
+                    if self._watched is None:
+                        failures = 0
+                        log.info(
+                            "policy revision watch open",
+                            extra={"revision": message.revision, "address": self._client.address},
+                        )
+                    self._observe(message.revision)
+                outcome, cause = "ended", "OK"
+            except MaestroError as exc:
+                outcome, cause = "failed", exc.reason
+            except grpc.aio.UsageError:
+                raise
+            except Exception:
+                # Never let the watch die silently: the cache would stay on the
+                # short disconnected TTL for good.
+                log.exception("policy revision watch failed unexpectedly")
+                outcome, cause = "failed", "INTERNAL"
+            was_open = self._watched is not None
+            self._disconnected()
+            failures += 1
+            delay = min(
+                WATCH_BACKOFF_MAX_SECONDS, WATCH_BACKOFF_INITIAL_SECONDS * 2 ** (failures - 1)
+            ) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not security)
+            log.log(
+                logging.WARNING if was_open or failures == 1 else logging.DEBUG,
+                "policy revision watch %s; reopening in %.2f s",
+                outcome,
+                delay,
+                extra={
+                    "cause": cause,
+                    "attempt": failures,
+                    "address": self._client.address,
+                    "cache_ttl_seconds": self._effective_ttl,
+                },
+            )
+            if self._metrics is not None:
+                self._metrics.reconnects.inc()
+            await asyncio.sleep(delay)
+
+    def _observe(self, revision: str) -> None:
+        """One message of the watch: ``revision`` is active now."""
+        if self._watched is None:
+            self._effective_ttl = self._ttl
+            if self._metrics is not None:
+                self._metrics.watching.set(1)
+        self._watched = revision
+        if revision == self._revision:
+            return
+        previous, self._revision = self._revision, revision
+        dropped = len(self._cache)
+        self.invalidate()
+        if previous:
+            if self._metrics is not None:
+                self._metrics.invalidations.inc()
+            log.info(
+                "policy bundle revision %s active: %d cached answers dropped",
+                revision,
+                dropped,
+                extra={"revision": revision, "previous_revision": previous, "dropped": dropped},
+            )
+
+    def _disconnected(self) -> None:
+        self._watched = None
+        self._effective_ttl = self._disconnected_ttl if self._watch else self._ttl
+        if self._metrics is not None:
+            self._metrics.watching.set(0)
+
     async def close(self) -> None:
-        """Closes the client's channel."""
+        """Stops the revision watch and closes the client's channel."""
+        self._closed = True
+        await self.stop_watching()
         await self._client.close()
 
 
@@ -618,7 +815,8 @@ class PolicyGateSettings(BaseSettings):
         DEFAULT_TTL_SECONDS,
         ge=0,
         description="How long a policy answer is reused for the same question; 0 disables "
-        "the cache. A new bundle revision empties it.",
+        "the cache. A new bundle revision empties it at once (the gate follows the "
+        "policy service's revision stream; while that is down, answers last at most 1 s).",
     )
     policy_cache_max_entries: int = Field(
         DEFAULT_MAX_ENTRIES, ge=0, description="Most policy answers cached."
@@ -635,9 +833,12 @@ def open_policy_gate(
     tls: TlsFiles | None = None,
     tracer_provider: TracerProvider | None = None,
     registry: CollectorRegistry | None = None,
+    watch: bool = True,
+    disconnected_ttl_seconds: float = DEFAULT_DISCONNECTED_TTL_SECONDS,
 ) -> PolicyGate:
-    """A gate on a new channel to the policy service at ``address``
-    (``gate.close()`` closes it)."""
+    """A gate on a new channel to the policy service at ``address``, following
+    the active bundle revision (see :class:`PolicyGate`); ``gate.close()`` stops
+    that and closes the channel."""
     channel = open_channel(
         address,
         caller=caller,
@@ -646,7 +847,14 @@ def open_policy_gate(
         tls=tls,
     )
     client = PolicyClient(channel, timeout=timeout, address=address)
-    return PolicyGate(client, ttl_seconds=ttl_seconds, max_entries=max_entries, registry=registry)
+    return PolicyGate(
+        client,
+        ttl_seconds=ttl_seconds,
+        max_entries=max_entries,
+        registry=registry,
+        watch=watch,
+        disconnected_ttl_seconds=disconnected_ttl_seconds,
+    )
 
 
 def reasons_of(details: Sequence[Any]) -> list[decision_pb2.Reason]:

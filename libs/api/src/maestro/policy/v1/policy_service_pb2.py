@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from maestro.common.v1 import principal_pb2 as maestro_dot_common_dot_v1_dot_principal__pb2
 from maestro.policy.v1 import bundle_pb2 as maestro_dot_policy_dot_v1_dot_bundle__pb2
 from maestro.policy.v1 import decision_pb2 as maestro_dot_policy_dot_v1_dot_decision__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&maestro/policy/v1/policy_service.proto\x12\x11maestro.policy.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!maestro/common/v1/principal.proto\x1a\x1emaestro/policy/v1/bundle.proto\x1a maestro/policy/v1/decision.proto\"\xee\x01\n\rDecideRequest\x12:\n\tprincipal\x18\x01 \x01(\x0b\x32\x1c.maestro.common.v1.PrincipalR\tprincipal\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x37\n\x08resource\x18\x03 \x01(\x0b\x32\x1b.maestro.policy.v1.ResourceR\x08resource\x12\x31\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x07\x63ontext\x12\x1d\n\nrequest_id\x18\x05 \x01(\tR\trequestId\"I\n\x0e\x44\x65\x63ideResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1b.maestro.policy.v1.DecisionR\x08\x64\x65\x63ision\"R\n\x12\x42\x61tchDecideRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32 .maestro.policy.v1.DecideRequestR\x08requests\"P\n\x13\x42\x61tchDecideResponse\x12\x39\n\tdecisions\x18\x01 \x03(\x0b\x32\x1b.maestro.policy.v1.DecisionR\tdecisions\"(\n\x12GetDecisionRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"N\n\x13GetDecisionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1b.maestro.policy.v1.DecisionR\x08\x64\x65\x63ision\"\x85\x01\n\x14ListDecisionsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x19\n\x08order_by\x18\x04 \x01(\tR\x07orderBy\"z\n\x15ListDecisionsResponse\x12\x39\n\tdecisions\x18\x01 \x03(\x0b\x32\x1b.maestro.policy.v1.DecisionR\tdecisions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x18\n\x16GetBundleStatusRequest\"R\n\x17GetBundleStatusResponse\x12\x37\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x1f.maestro.policy.v1.PolicyBundleR\x06\x62undle\":\n\x13ReloadBundleRequest\x12#\n\rvalidate_only\x18\x01 \x01(\x08R\x0cvalidateOnly\"\xe7\x01\n\x14ReloadBundleResponse\x12\x37\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x1f.maestro.policy.v1.PolicyBundleR\x06\x62undle\x12\x18\n\x07\x63hanged\x18\x02 \x01(\x08R\x07\x63hanged\x12M\n\x0f\x63\x61ndidate_tests\x18\x03 \x01(\x0b\x32$.maestro.policy.v1.BundleTestSummaryR\x0e\x63\x61ndidateTests\x12-\n\x12\x63\x61ndidate_revision\x18\x04 \x01(\tR\x11\x63\x61ndidateRevision2\xe7\x04\n\rPolicyService\x12R\n\x06\x44\x65\x63ide\x12 .maestro.policy.v1.DecideRequest\x1a!.maestro.policy.v1.DecideResponse\"\x03\x90\x02\x02\x12\x61\n\x0b\x42\x61tchDecide\x12%.maestro.policy.v1.BatchDecideRequest\x1a&.maestro.policy.v1.BatchDecideResponse\"\x03\x90\x02\x02\x12\x61\n\x0bGetDecision\x12%.maestro.policy.v1.GetDecisionRequest\x1a&.maestro.policy.v1.GetDecisionResponse\"\x03\x90\x02\x01\x12g\n\rListDecisions\x12\'.maestro.policy.v1.ListDecisionsRequest\x1a(.maestro.policy.v1.ListDecisionsResponse\"\x03\x90\x02\x01\x12m\n\x0fGetBundleStatus\x12).maestro.policy.v1.GetBundleStatusRequest\x1a*.maestro.policy.v1.GetBundleStatusResponse\"\x03\x90\x02\x01\x12\x64\n\x0cReloadBundle\x12&.maestro.policy.v1.ReloadBundleRequest\x1a\'.maestro.policy.v1.ReloadBundleResponse\"\x03\x90\x02\x02\x42\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&maestro/policy/v1/policy_service.proto\x12\x11maestro.policy.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!maestro/common/v1/principal.proto\x1a\x1emaestro/policy/v1/bundle.proto\x1a maestro/policy/v1/decision.proto\"\xee\x01\n\rDecideRequest\x12:\n\tprincipal\x18\x01 \x01(\x0b\x32\x1c.maestro.common.v1.PrincipalR\tprincipal\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x37\n\x08resource\x18\x03 \x01(\x0b\x32\x1b.maestro.policy.v1.ResourceR\x08resource\x12\x31\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x07\x63ontext\x12\x1d\n\nrequest_id\x18\x05 \x01(\tR\trequestId\"I\n\x0e\x44\x65\x63ideResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1b.maestro.policy.v1.DecisionR\x08\x64\x65\x63ision\"R\n\x12\x42\x61tchDecideRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32 .maestro.policy.v1.DecideRequestR\x08requests\"P\n\x13\x42\x61tchDecideResponse\x12\x39\n\tdecisions\x18\x01 \x03(\x0b\x32\x1b.maestro.policy.v1.DecisionR\tdecisions\"(\n\x12GetDecisionRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"N\n\x13GetDecisionResponse\x12\x37\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1b.maestro.policy.v1.DecisionR\x08\x64\x65\x63ision\"\x85\x01\n\x14ListDecisionsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x19\n\x08order_by\x18\x04 \x01(\tR\x07orderBy\"z\n\x15ListDecisionsResponse\x12\x39\n\tdecisions\x18\x01 \x03(\x0b\x32\x1b.maestro.policy.v1.DecisionR\tdecisions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x18\n\x16GetBundleStatusRequest\"R\n\x17GetBundleStatusResponse\x12\x37\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x1f.maestro.policy.v1.PolicyBundleR\x06\x62undle\":\n\x13ReloadBundleRequest\x12#\n\rvalidate_only\x18\x01 \x01(\x08R\x0cvalidateOnly\"\xe7\x01\n\x14ReloadBundleResponse\x12\x37\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x1f.maestro.policy.v1.PolicyBundleR\x06\x62undle\x12\x18\n\x07\x63hanged\x18\x02 \x01(\x08R\x07\x63hanged\x12M\n\x0f\x63\x61ndidate_tests\x18\x03 \x01(\x0b\x32$.maestro.policy.v1.BundleTestSummaryR\x0e\x63\x61ndidateTests\x12-\n\x12\x63\x61ndidate_revision\x18\x04 \x01(\tR\x11\x63\x61ndidateRevision\"\x1c\n\x1aWatchBundleRevisionRequest\"r\n\x1bWatchBundleRevisionResponse\x12\x1a\n\x08revision\x18\x01 \x01(\tR\x08revision\x12\x37\n\tload_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08loadTime2\xe4\x05\n\rPolicyService\x12R\n\x06\x44\x65\x63ide\x12 .maestro.policy.v1.DecideRequest\x1a!.maestro.policy.v1.DecideResponse\"\x03\x90\x02\x02\x12\x61\n\x0b\x42\x61tchDecide\x12%.maestro.policy.v1.BatchDecideRequest\x1a&.maestro.policy.v1.BatchDecideResponse\"\x03\x90\x02\x02\x12\x61\n\x0bGetDecision\x12%.maestro.policy.v1.GetDecisionRequest\x1a&.maestro.policy.v1.GetDecisionResponse\"\x03\x90\x02\x01\x12g\n\rListDecisions\x12\'.maestro.policy.v1.ListDecisionsRequest\x1a(.maestro.policy.v1.ListDecisionsResponse\"\x03\x90\x02\x01\x12m\n\x0fGetBundleStatus\x12).maestro.policy.v1.GetBundleStatusRequest\x1a*.maestro.policy.v1.GetBundleStatusResponse\"\x03\x90\x02\x01\x12\x64\n\x0cReloadBundle\x12&.maestro.policy.v1.ReloadBundleRequest\x1a\'.maestro.policy.v1.ReloadBundleResponse\"\x03\x90\x02\x02\x12{\n\x13WatchBundleRevision\x12-.maestro.policy.v1.WatchBundleRevisionRequest\x1a..maestro.policy.v1.WatchBundleRevisionResponse\"\x03\x90\x02\x01\x30\x01\x42\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,30 +49,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLICYSERVICE'].methods_by_name['GetBundleStatus']._serialized_options = b'\220\002\001'
   _globals['_POLICYSERVICE'].methods_by_name['ReloadBundle']._loaded_options = None
   _globals['_POLICYSERVICE'].methods_by_name['ReloadBundle']._serialized_options = b'\220\002\002'
-  _globals['_DECIDEREQUEST']._serialized_start=193
-  _globals['_DECIDEREQUEST']._serialized_end=431
-  _globals['_DECIDERESPONSE']._serialized_start=433
-  _globals['_DECIDERESPONSE']._serialized_end=506
-  _globals['_BATCHDECIDEREQUEST']._serialized_start=508
-  _globals['_BATCHDECIDEREQUEST']._serialized_end=590
-  _globals['_BATCHDECIDERESPONSE']._serialized_start=592
-  _globals['_BATCHDECIDERESPONSE']._serialized_end=672
-  _globals['_GETDECISIONREQUEST']._serialized_start=674
-  _globals['_GETDECISIONREQUEST']._serialized_end=714
-  _globals['_GETDECISIONRESPONSE']._serialized_start=716
-  _globals['_GETDECISIONRESPONSE']._serialized_end=794
-  _globals['_LISTDECISIONSREQUEST']._serialized_start=797
-  _globals['_LISTDECISIONSREQUEST']._serialized_end=930
-  _globals['_LISTDECISIONSRESPONSE']._serialized_start=932
-  _globals['_LISTDECISIONSRESPONSE']._serialized_end=1054
-  _globals['_GETBUNDLESTATUSREQUEST']._serialized_start=1056
-  _globals['_GETBUNDLESTATUSREQUEST']._serialized_end=1080
-  _globals['_GETBUNDLESTATUSRESPONSE']._serialized_start=1082
-  _globals['_GETBUNDLESTATUSRESPONSE']._serialized_end=1164
-  _globals['_RELOADBUNDLEREQUEST']._serialized_start=1166
-  _globals['_RELOADBUNDLEREQUEST']._serialized_end=1224
-  _globals['_RELOADBUNDLERESPONSE']._serialized_start=1227
-  _globals['_RELOADBUNDLERESPONSE']._serialized_end=1458
-  _globals['_POLICYSERVICE']._serialized_start=1461
-  _globals['_POLICYSERVICE']._serialized_end=2076
+  _globals['_POLICYSERVICE'].methods_by_name['WatchBundleRevision']._loaded_options = None
+  _globals['_POLICYSERVICE'].methods_by_name['WatchBundleRevision']._serialized_options = b'\220\002\001'
+  _globals['_DECIDEREQUEST']._serialized_start=226
+  _globals['_DECIDEREQUEST']._serialized_end=464
+  _globals['_DECIDERESPONSE']._serialized_start=466
+  _globals['_DECIDERESPONSE']._serialized_end=539
+  _globals['_BATCHDECIDEREQUEST']._serialized_start=541
+  _globals['_BATCHDECIDEREQUEST']._serialized_end=623
+  _globals['_BATCHDECIDERESPONSE']._serialized_start=625
+  _globals['_BATCHDECIDERESPONSE']._serialized_end=705
+  _globals['_GETDECISIONREQUEST']._serialized_start=707
+  _globals['_GETDECISIONREQUEST']._serialized_end=747
+  _globals['_GETDECISIONRESPONSE']._serialized_start=749
+  _globals['_GETDECISIONRESPONSE']._serialized_end=827
+  _globals['_LISTDECISIONSREQUEST']._serialized_start=830
+  _globals['_LISTDECISIONSREQUEST']._serialized_end=963
+  _globals['_LISTDECISIONSRESPONSE']._serialized_start=965
+  _globals['_LISTDECISIONSRESPONSE']._serialized_end=1087
+  _globals['_GETBUNDLESTATUSREQUEST']._serialized_start=1089
+  _globals['_GETBUNDLESTATUSREQUEST']._serialized_end=1113
+  _globals['_GETBUNDLESTATUSRESPONSE']._serialized_start=1115
+  _globals['_GETBUNDLESTATUSRESPONSE']._serialized_end=1197
+  _globals['_RELOADBUNDLEREQUEST']._serialized_start=1199
+  _globals['_RELOADBUNDLEREQUEST']._serialized_end=1257
+  _globals['_RELOADBUNDLERESPONSE']._serialized_start=1260
+  _globals['_RELOADBUNDLERESPONSE']._serialized_end=1491
+  _globals['_WATCHBUNDLEREVISIONREQUEST']._serialized_start=1493
+  _globals['_WATCHBUNDLEREVISIONREQUEST']._serialized_end=1521
+  _globals['_WATCHBUNDLEREVISIONRESPONSE']._serialized_start=1523
+  _globals['_WATCHBUNDLEREVISIONRESPONSE']._serialized_end=1637
+  _globals['_POLICYSERVICE']._serialized_start=1640
+  _globals['_POLICYSERVICE']._serialized_end=2380
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,7 @@
+import datetime
+
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from maestro.common.v1 import principal_pb2 as _principal_pb2
 from maestro.policy.v1 import bundle_pb2 as _bundle_pb2
 from maestro.policy.v1 import decision_pb2 as _decision_pb2
@@ -101,3 +104,15 @@ class ReloadBundleResponse(_message.Message):
     candidate_tests: _bundle_pb2.BundleTestSummary
     candidate_revision: str
     def __init__(self, bundle: _Optional[_Union[_bundle_pb2.PolicyBundle, _Mapping]] = ..., changed: _Optional[bool] = ..., candidate_tests: _Optional[_Union[_bundle_pb2.BundleTestSummary, _Mapping]] = ..., candidate_revision: _Optional[str] = ...) -> None: ...
+
+class WatchBundleRevisionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchBundleRevisionResponse(_message.Message):
+    __slots__ = ("revision", "load_time")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    LOAD_TIME_FIELD_NUMBER: _ClassVar[int]
+    revision: str
+    load_time: _timestamp_pb2.Timestamp
+    def __init__(self, revision: _Optional[str] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

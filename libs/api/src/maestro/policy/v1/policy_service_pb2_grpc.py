@@ -79,6 +79,11 @@ class PolicyServiceStub:
                 request_serializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleRequest.SerializeToString,
                 response_deserializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleResponse.FromString,
                 _registered_method=True)
+        self.WatchBundleRevision = channel.unary_stream(
+                '/maestro.policy.v1.PolicyService/WatchBundleRevision',
+                request_serializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionRequest.SerializeToString,
+                response_deserializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer:
@@ -197,6 +202,33 @@ class PolicyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBundleRevision(self, request, context):
+        """WatchBundleRevision streams the revision (ETag) of the active bundle, so
+        that enforcement points can empty their decision caches as soon as a new
+        revision takes effect instead of when their cached answers expire. The
+        first message is sent at once and carries the revision active when the
+        call starts; each later message carries a revision that has since become
+        active (a file change picked up by the watcher, or ReloadBundle). Nothing
+        else is ever sent: no heartbeats and no repeats of an unchanged revision,
+        so a stream can stay silent for hours. A subscriber that falls behind
+        receives only the newest revision (intermediate ones are skipped).
+
+        The stream has no deadline and stays open until the client cancels it or
+        the server shuts down (the stream then ends with OK); a proxy may also
+        end an idle stream. Clients reconnect with backoff and compare the first
+        message of the new stream with the last revision they saw (a revision
+        activated while disconnected is not replayed). Not policy-checked: a revision is an opaque content hash; any
+        authenticated caller (a Maestro service identity, or an identified
+        principal) may watch.
+
+        Errors: UNAUTHENTICATED / UNAUTHENTICATED (neither a calling service nor a
+        principal); UNAVAILABLE / NOT_READY (the server is shutting down:
+        reconnect with backoff, to another replica when there is one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -229,6 +261,11 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     servicer.ReloadBundle,
                     request_deserializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleRequest.FromString,
                     response_serializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleResponse.SerializeToString,
+            ),
+            'WatchBundleRevision': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBundleRevision,
+                    request_deserializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionRequest.FromString,
+                    response_serializer=maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -408,6 +445,33 @@ class PolicyService:
             '/maestro.policy.v1.PolicyService/ReloadBundle',
             maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleRequest.SerializeToString,
             maestro_dot_policy_dot_v1_dot_policy__service__pb2.ReloadBundleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBundleRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/maestro.policy.v1.PolicyService/WatchBundleRevision',
+            maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionRequest.SerializeToString,
+            maestro_dot_policy_dot_v1_dot_policy__service__pb2.WatchBundleRevisionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -148,9 +148,22 @@ class BundleManager:
         """The bundle decisions are made with, None until one has loaded."""
         return self._active
 
-    def on_activate(self, listener: Listener) -> None:
-        """Calls ``listener`` with every bundle that becomes active."""
+    def on_activate(self, listener: Listener) -> Callable[[], None]:
+        """Calls ``listener`` with every bundle that becomes active (on the event
+        loop, synchronously: a listener must not block). Returns a function that
+        removes the listener again (calling it twice is harmless)."""
         self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    @property
+    def listener_count(self) -> int:
+        """Listeners currently registered (tests: a closed watch leaves none)."""
+        return len(self._listeners)
 
     def status(self) -> BundleStatus:
         if self._active is None:
@@ -282,7 +295,8 @@ class BundleManager:
             },
         )
         self._on_reload("success")
-        for listener in self._listeners:
+        # A copy: a listener may remove itself (or another) while being called.
+        for listener in tuple(self._listeners):
             listener(active)
 
     def _record_failure(self, exc: BundleLoadError) -> None:

@@ -24,7 +24,7 @@ _DECISION_BUCKETS = (
 
 
 class PolicyMetrics:
-    """Decisions, their evaluation time, bundle revision and reloads."""
+    """Decisions, their evaluation time, bundle revision, reloads and watchers."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry if registry is not None else CollectorRegistry()
@@ -64,6 +64,11 @@ class PolicyMetrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=registry,
         )
+        self.bundle_watchers = Gauge(
+            "maestro_policy_bundle_watchers",
+            "Open WatchBundleRevision streams (enforcement points following the revision).",
+            registry=registry,
+        )
         self._revision = ""
 
     def decided(self, action: str, allow: bool, seconds: float) -> None:
@@ -76,6 +81,9 @@ class PolicyMetrics:
 
     def reloaded(self, result: str) -> None:
         self.bundle_reloads.labels(result).inc()
+
+    def watching(self, delta: int) -> None:
+        self.bundle_watchers.inc(delta)
 
     def revision(self, revision: str) -> None:
         if self._revision:

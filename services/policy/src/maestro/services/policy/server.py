@@ -2,8 +2,10 @@
 decision log and its database.
 
 Readiness is the database answering and a bundle being active (until one is,
-every Decide fails closed). Shutdown stops the bundle watcher, then writes every
-decision still queued for the log, then closes the database.
+every Decide fails closed). Shutdown first ends the WatchBundleRevision streams
+(long-lived: they would otherwise hold the server for its whole grace period),
+then stops serving, then stops the bundle watcher, writes every decision still
+queued for the log, and closes the database.
 """
 
 from __future__ import annotations
@@ -28,9 +30,20 @@ SERVICE_NAMES = (policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"]
 RETENTION_INTERVAL_SECONDS = 3600.0
 
 
+class PolicyServer(GrpcServer):
+    """A GrpcServer that ends the revision watches before the graceful stop."""
+
+    service: PolicyService | None = None
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.service is not None:
+            self.service.end_watches()
+        await super().stop(grace)
+
+
 async def create_server(
     settings: PolicySettings, *, tracer_provider: TracerProvider | None = None
-) -> GrpcServer:
+) -> PolicyServer:
     """Starts a policy server; ``server.port`` is the bound port."""
     url = db.database_url(settings.database_url, settings.data_dir, "policy")
     engine = db.create_engine(url)
@@ -51,7 +64,7 @@ async def create_server(
         service_names=SERVICE_NAMES,
         checks={"database": db.pinger(engine), "bundle": bundle_loaded},
     )
-    server = GrpcServer(spec, settings, tracer_provider)
+    server = PolicyServer(spec, settings, tracer_provider)
     metrics = PolicyMetrics(server.registry)
     bundles = BundleManager(
         settings.bundle_path,
@@ -74,6 +87,7 @@ async def create_server(
         decision_cache_size=settings.decision_cache_size,
         idempotency_cache_size=settings.idempotency_cache_size,
     )
+    server.service = service
     retention = Periodic(
         "policy-retention",
         RETENTION_INTERVAL_SECONDS,

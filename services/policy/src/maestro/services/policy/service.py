@@ -13,12 +13,13 @@ those decisions are logged too (enforcer ``policy``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ from maestro.runtime.errors import (
     InvalidArgumentError,
     NotFoundError,
     UnauthenticatedError,
+    UnavailableError,
 )
 from maestro.runtime.policy import Action, PolicyDecision, denial_error, principal_message
 from maestro.services.policy.bundles import ActiveBundle, BundleManager, BundleStatus, ReloadResult
@@ -123,6 +125,10 @@ class PolicyService:
         self._recent = _Lru(idempotency_cache_size)
         self._redactor = Redactor()
         self._actions: frozenset[str] = frozenset()
+        # Open WatchBundleRevision streams: each holds its newest unsent bundle;
+        # None ends the stream (shutdown).
+        self._watches: set[asyncio.Queue[ActiveBundle | None]] = set()
+        self._draining = False
         bundles.on_activate(self._activated)
         if bundles.active is not None:
             self._activated(bundles.active)
@@ -376,6 +382,62 @@ class PolicyService:
         if self.bundles.active is not None:
             await self.authorize(Action.BUNDLE_RELOAD, name="bundle", resource_type="bundle")
         return await self.bundles.reload(validate_only=request.validate_only)
+
+    async def watch_bundle_revision(self) -> AsyncIterator[ActiveBundle | None]:
+        """The active bundle now (None when none has loaded), then each bundle
+        that becomes active, until the caller stops iterating.
+
+        Not checked against the policy (a revision is an opaque hash), but the
+        call must name a calling service or a principal. Each watcher holds
+        at most one pending bundle: one that falls behind gets the newest only.
+        An activation of the revision last sent is not sent again. Ends when
+        the service drains (:meth:`end_watches`).
+
+        Raises:
+            UnauthenticatedError: neither a calling service nor a principal.
+            UnavailableError: NOT_READY, the service is shutting down.
+        """
+        ctx = context.current()
+        if not ctx.caller_service and ctx.principal.is_anonymous:
+            raise UnauthenticatedError(
+                "WatchBundleRevision needs a caller: a calling service (mTLS identity "
+                "or x-maestro-caller) or an identified principal"
+            )
+        if self._draining:
+            raise UnavailableError("the policy service is shutting down", reason="NOT_READY")
+        pending: asyncio.Queue[ActiveBundle | None] = asyncio.Queue(maxsize=1)
+
+        def activated(bundle: ActiveBundle) -> None:
+            if pending.full():
+                pending.get_nowait()  # superseded: only the newest matters
+            pending.put_nowait(bundle)
+
+        # Subscribed and read with no await in between: no activation is missed.
+        unsubscribe = self.bundles.on_activate(activated)
+        self._watches.add(pending)
+        self._metrics.watching(1)
+        try:
+            current = self.bundles.active
+            sent = current.revision if current is not None else ""
+            yield current
+            while (bundle := await pending.get()) is not None:
+                if bundle.revision != sent:
+                    sent = bundle.revision
+                    yield bundle
+        finally:
+            unsubscribe()
+            self._watches.discard(pending)
+            self._metrics.watching(-1)
+
+    def end_watches(self) -> None:
+        """Ends every WatchBundleRevision stream and refuses new ones (shutdown:
+        a stream with no end would hold the server for its whole grace period;
+        its client reopens it, on another replica when there is one)."""
+        self._draining = True
+        for pending in self._watches:
+            if pending.full():
+                pending.get_nowait()
+            pending.put_nowait(None)
 
     async def trim_log(self, retention_days: int, now: datetime | None = None) -> int:
         """Deletes decisions older than the retention period."""

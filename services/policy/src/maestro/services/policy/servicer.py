@@ -6,13 +6,19 @@ interceptor; the caller's identity comes from the call context.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from maestro.policy.v1 import policy_service_pb2 as pb
 from maestro.policy.v1 import policy_service_pb2_grpc as pb_grpc
 from maestro.services.policy.listing import Listing
 from maestro.services.policy.service import PolicyService
-from maestro.services.policy.views import bundle_message, test_summary_message
+from maestro.services.policy.views import (
+    bundle_message,
+    revision_message,
+    test_summary_message,
+)
 
 
 class PolicyServicer(pb_grpc.PolicyServiceServicer):
@@ -60,3 +66,9 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
             response.candidate_tests.CopyFrom(test_summary_message(result.candidate_tests))
             response.candidate_revision = result.candidate_revision
         return response
+
+    async def WatchBundleRevision(
+        self, request: pb.WatchBundleRevisionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchBundleRevisionResponse]:
+        async for bundle in self._service.watch_bundle_revision():
+            yield revision_message(bundle)

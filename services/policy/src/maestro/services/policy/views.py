@@ -1,10 +1,11 @@
-"""Domain → proto for the bundle status (decisions are proto messages already)."""
+"""Domain → proto for the bundle status and the revision watch (decisions are
+proto messages already)."""
 
 from __future__ import annotations
 
-from maestro.policy.v1 import bundle_pb2
+from maestro.policy.v1 import bundle_pb2, policy_service_pb2
 from maestro.services.policy.bundle import TestSummary
-from maestro.services.policy.bundles import BundleState, BundleStatus
+from maestro.services.policy.bundles import ActiveBundle, BundleState, BundleStatus
 
 _STATES = {
     BundleState.NOT_LOADED: bundle_pb2.BUNDLE_STATE_NOT_LOADED,
@@ -42,4 +43,14 @@ def bundle_message(status: BundleStatus) -> bundle_pb2.PolicyBundle:
         message.last_error.line = failure.line
         if failure.tests is not None:
             message.last_error.tests.CopyFrom(test_summary_message(failure.tests))
+    return message
+
+
+def revision_message(bundle: ActiveBundle | None) -> policy_service_pb2.WatchBundleRevisionResponse:
+    """One WatchBundleRevision message: the active bundle's revision, or an
+    empty one while no bundle has loaded."""
+    message = policy_service_pb2.WatchBundleRevisionResponse()
+    if bundle is not None:
+        message.revision = bundle.revision
+        message.load_time.FromDatetime(bundle.load_time)
     return message
