@@ -262,6 +262,10 @@ class ServiceClient:
                 yield item
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, peer=self._address) from exc
+        finally:
+            # A consumer that stops early (``aclose``, ``break``) must not leave
+            # the server stream open; a no-op for a call that has ended.
+            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()
