@@ -185,6 +185,10 @@ def _method_routes(topology: Topology, callee: str, cluster: str) -> list[JSON]:
             groups.setdefault(key, []).append(method)
         for (retried, is_stream, timeout), methods in groups.items():
             action = _route_action(cluster, timeout)
+            if is_stream:
+                # Event and revision streams are quiet for minutes by design: no
+                # idle cut-off (the connection's keepalives still catch dead peers).
+                action["idle_timeout"] = "0s"
             if retried:
                 action["retry_policy"] = _retry_policy(topology, callee, streaming=is_stream)
             kind = "idempotent" if retried else "non-idempotent"
