@@ -467,6 +467,17 @@ class Rig:
         self.pg = pg
         self.redis = redis
         self.policy = Service("policy", "policy", {}, root)
+        # Receipts on, as in production: the registry signs each version and
+        # the scheduler each finished execution, through the signer.
+        self.signer = Service(
+            "signer",
+            "signer",
+            {
+                "MAESTRO_SIGNER_POLICY_ADDRESS": self.policy.address,
+                "MAESTRO_SIGNER_DATABASE_URL": fresh_database(pg) if pg is not None else "",
+            },
+            root,
+        )
         self.compiler = Service("compiler", "compiler", {}, root)
         self.registry = Service(
             "registry",
@@ -474,6 +485,7 @@ class Rig:
             {
                 "MAESTRO_REGISTRY_COMPILER_ADDRESS": self.compiler.address,
                 "MAESTRO_REGISTRY_POLICY_ADDRESS": self.policy.address,
+                "MAESTRO_REGISTRY_SIGNER_ADDRESS": self.signer.address,
             },
             root,
         )
@@ -485,6 +497,7 @@ class Rig:
         optional = [self.scheduler, self.gateway]
         return [
             self.policy,
+            self.signer,
             self.compiler,
             self.registry,
             *self.executors,
@@ -497,7 +510,12 @@ class Rig:
             "scheduler": [self.scheduler.pid] if self.scheduler else [],
             "executors": [e.pid for e in self.executors],
             "gateway": [self.gateway.pid] if self.gateway else [],
-            "registry+compiler+policy": [self.registry.pid, self.compiler.pid, self.policy.pid],
+            "registry+compiler+policy+signer": [
+                self.registry.pid,
+                self.compiler.pid,
+                self.policy.pid,
+                self.signer.pid,
+            ],
             "bench client": [os.getpid()],
         }
         if self.pg is not None:
@@ -507,9 +525,9 @@ class Rig:
         return parts
 
     async def up(self) -> None:
-        for service in (self.policy, self.compiler, self.registry):
+        for service in (self.policy, self.signer, self.compiler, self.registry):
             service.start()
-        for service in (self.policy, self.compiler, self.registry):
+        for service in (self.policy, self.signer, self.compiler, self.registry):
             await service.wait_ready()
         channel = open_channel(
             self.registry.address, caller="bench", services=RegistryClient.SERVICES
@@ -543,6 +561,7 @@ class Rig:
         env = {
             "MAESTRO_SCHEDULER_REGISTRY_ADDRESS": self.registry.address,
             "MAESTRO_SCHEDULER_POLICY_ADDRESS": self.policy.address,
+            "MAESTRO_SCHEDULER_SIGNER_ADDRESS": self.signer.address,
         }
         if self.pg is not None and self.redis is not None:
             self.redis.client().flushall()

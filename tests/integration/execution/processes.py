@@ -5,7 +5,6 @@ logs in a file, and PR_SET_PDEATHSIG so nothing outlives the test run."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import subprocess
@@ -19,8 +18,14 @@ from tests.conftest import free_port
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+# Run in the child after exec: no Python runs between fork and exec (the test
+# process has gRPC threads, and a preexec_fn there can crash the child), so
+# subprocess can use vfork.
+_LAUNCHER = (
+    "import ctypes, runpy, signal, sys; "
+    f"ctypes.CDLL('libc.so.6', use_errno=True).prctl({_PR_SET_PDEATHSIG}, signal.SIGKILL); "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+)
 
 
 @dataclass
@@ -49,11 +54,10 @@ class ServiceProcess:
         }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"maestro.services.{self.service}"],
+                [sys.executable, "-c", _LAUNCHER, f"maestro.services.{self.service}"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - PDEATHSIG: no orphans
             )
 
     async def wait_serving(self, timeout: float = 20.0) -> None:

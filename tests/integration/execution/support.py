@@ -70,13 +70,20 @@ class Mesh:
     compiler: GrpcServer
     registry: GrpcServer
     scheduler: GrpcServer
-    signer: GrpcServer
     registry_client: RegistryClient
     scheduler_client: SchedulerClient
     tasks: TaskQueueClient
     scheduler_options: dict[str, Any]
     executors: list[GrpcServer] = field(default_factory=list)
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    signer_server: GrpcServer | None = None
+    """The signer; None in rigs that run none (the crash test's)."""
+
+    @property
+    def signer(self) -> GrpcServer:
+        if self.signer_server is None:
+            raise AssertionError("this mesh runs no signer")
+        return self.signer_server
 
     @property
     def scheduler_address(self) -> str:
@@ -254,7 +261,7 @@ async def execution_mesh(
             compiler=compiler,
             registry=registry,
             scheduler=scheduler_server,
-            signer=signer,
+            signer_server=signer,
             registry_client=RegistryClient(registry_channel, timeout=15),
             scheduler_client=SchedulerClient(scheduler_channel, timeout=15),
             tasks=TaskQueueClient(scheduler_channel, timeout=15),

@@ -55,6 +55,13 @@ class SchedulerSettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
         description="How long a resolved alias or `latest` is reused before asking the "
         "registry again (exact versions are immutable and cached for good).",
     )
+    version_receipt_wait_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long after an execution finished its receipt waits for the receipt "
+        "of the workflow version that ran (the registry signs it a moment after the "
+        "publish); after that it is signed without the link.",
+    )
     max_poll_wait_seconds: float = Field(
         60.0, gt=0, le=60, description="Longest PollTasks long poll."
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -153,6 +153,20 @@ class Orchestrator:
                 dumps(dict(data or {})),
             )
         )
+
+    def record_decisions(
+        self, unit: Unit, decision_ids: Sequence[str], *, before: int, step_id: str = ""
+    ) -> None:
+        """Keeps the ids of policy decisions taken for the execution (for its
+        receipts). ``before`` is the last event sequence before the decision
+        was acted on: the receipt of a finish at sequence F lists the
+        decisions with ``before < F``."""
+        if not decision_ids:
+            return
+        execution = unit.execution
+        taken = loads(execution.policy_decisions) if execution.policy_decisions else []
+        taken.extend([before, d, step_id] for d in decision_ids)
+        execution.policy_decisions = dumps(taken)
 
     # -- start -----------------------------------------------------------------------
 
@@ -970,6 +984,7 @@ class Orchestrator:
         execution.state = X.EXECUTION_STATE_RUNNING
         execution.end_time = None
         execution.error = None
+        execution.receipt = ""  # the next finish gets a receipt of its own
         if timeout is not None:
             execution.expire_time = at + timeout
         self.emit(
@@ -1002,6 +1017,7 @@ class Orchestrator:
         execution = unit.execution
         execution.state = X.EXECUTION_STATE_COMPENSATING
         execution.end_time = None
+        execution.receipt = ""  # the compensation's finish gets a receipt of its own
         order = [s.step_id for s in self.compensable(unit, plan)]
         self.emit(
             unit,

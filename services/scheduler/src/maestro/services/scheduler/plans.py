@@ -92,6 +92,8 @@ class Plan:
     outputs: Mapping[str, str]
     input_schema: Mapping[str, Any]
     validator: Any
+    config_digests: Mapping[str, str] = field(default_factory=dict)
+    """PlannedStep.config_digest by step id (loop iterations use their loop's)."""
 
     def validate_inputs(self, inputs: Mapping[str, Any]) -> None:
         """Raises INVALID_ARGUMENT/INPUT_SCHEMA_VIOLATION listing every problem."""
@@ -176,6 +178,7 @@ def build_plan(plan: plan_pb2.CompiledPlan, definition: workflow_pb2.WorkflowDef
         outputs=dict(definition.outputs),
         input_schema=schema,
         validator=validator_class(schema, format_checker=jsonschema.FormatChecker()),
+        config_digests={p.step.id: p.config_digest for p in plan.steps},
     )
 
 

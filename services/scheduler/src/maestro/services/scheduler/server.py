@@ -1,5 +1,6 @@
 """The scheduler's gRPC server: SchedulerService and TaskQueueService on one
-store, one dispatch backend and one registry channel."""
+store, one dispatch backend and one registry channel, and the relay that
+signs execution receipts (off when ``signer_address`` is empty)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from maestro.runtime import db
 from maestro.runtime.clients import RegistryClient, open_channel
 from maestro.runtime.policy import open_policy_gate
+from maestro.runtime.receipts import open_receipt_relay
 from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.scheduler.v1 import scheduler_service_pb2, scheduler_service_pb2_grpc
 from maestro.services.scheduler.config import SchedulerSettings
@@ -18,6 +20,7 @@ from maestro.services.scheduler.dispatch import Dispatch, RedisDispatch, SqlDisp
 from maestro.services.scheduler.listing import Listing
 from maestro.services.scheduler.metrics import SchedulerMetrics
 from maestro.services.scheduler.plans import Plans
+from maestro.services.scheduler.receipts import ExecutionReceipts
 from maestro.services.scheduler.service import Scheduler
 from maestro.services.scheduler.servicer import SchedulerServicer, TaskQueueServicer
 from maestro.services.scheduler.store import Store
@@ -49,7 +52,7 @@ async def create_server(
     """Starts a scheduler server; ``server.port`` is the bound port."""
     url = db.database_url(settings.database_url, settings.data_dir, "scheduler")
     engine = db.create_engine(url)
-    store = Store(engine, db.create_sync_engine(url))
+    store = Store(engine, db.create_sync_engine(url), receipts=bool(settings.signer_address))
     try:
         await store.migrate()
     except BaseException:
@@ -84,19 +87,35 @@ async def create_server(
         tracer_provider=server.tracer_provider,
         registry=server.registry,
     )
+    plans = Plans(store, registry, settings.alias_cache_seconds)
+    relay = open_receipt_relay(
+        settings,
+        ExecutionReceipts(
+            store,
+            plans,
+            registry,
+            version_receipt_wait=settings.version_receipt_wait_seconds,
+        ),
+        service="scheduler",
+        tls=settings.tls_files(),
+        tracer_provider=server.tracer_provider,
+        registry=server.registry,
+    )
     scheduler = Scheduler(
         store,
-        Plans(store, registry, settings.alias_cache_seconds),
+        plans,
         dispatch,
         SchedulerMetrics(server.registry),
         lease_seconds=settings.lease_seconds,
         timer_interval=settings.timer_interval_seconds,
         max_poll_wait=settings.max_poll_wait_seconds,
         gate=gate,
+        on_pending_receipts=relay.kick,
     )
 
     async def close() -> None:
         await scheduler.stop()
+        await relay.stop()
         await gate.close()
         await channel.close()
         await store.close()
@@ -114,6 +133,7 @@ async def create_server(
     ]
     try:
         await scheduler.start()
+        relay.start()
         await server.start()
     except BaseException:
         await close()

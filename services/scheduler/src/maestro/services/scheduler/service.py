@@ -40,7 +40,7 @@ from maestro.runtime.errors import (
 )
 from maestro.runtime.policy import Action, PolicyGate
 from maestro.scheduler.v1 import execution_pb2, scheduler_service_pb2, task_pb2
-from maestro.services.scheduler import views
+from maestro.services.scheduler import receipts, views
 from maestro.services.scheduler.dispatch import Dispatch
 from maestro.services.scheduler.engine import (
     SUBWORKFLOW,
@@ -208,9 +208,12 @@ class Scheduler:
         timer_interval: float,
         max_poll_wait: float,
         gate: PolicyGate | None,
+        on_pending_receipts: Callable[[], None] | None = None,
     ) -> None:
         """``gate`` None skips policy checks: only for domain unit tests; the
-        server always passes one (and fails closed without the policy service)."""
+        server always passes one (and fails closed without the policy service).
+        ``on_pending_receipts`` is called after a commit that left receipts to
+        sign (once per commit; the receipt relay's ``kick``)."""
         self.store = store
         self.plans = plans
         self.dispatch = dispatch
@@ -221,6 +224,7 @@ class Scheduler:
         self.max_poll_wait = max_poll_wait
         self.engine = Orchestrator(lease_seconds=lease_seconds)
         self.gate = gate
+        self._on_pending_receipts = on_pending_receipts
         self._watchers: dict[str, set[asyncio.Queue[EventRow | None]]] = defaultdict(set)
         self._background: list[asyncio.Task[None]] = []
         self._kicks: set[asyncio.Task[Any]] = set()
@@ -298,7 +302,9 @@ class Scheduler:
 
         def work(
             conn: Connection,
-        ) -> tuple[list[tuple[bool, Any]], list[tuple[Unit, list[Any], int]], list[AttemptRow]]:
+        ) -> tuple[
+            list[tuple[bool, Any]], list[tuple[Unit, list[Any], int]], list[AttemptRow], int
+        ]:
             units = self.store.load_units(
                 conn, ids, skip_locked=skip_locked, with_active_attempts=True
             )
@@ -326,11 +332,13 @@ class Scheduler:
             new = [u.attempts[t] for u in everything for t in u.new_attempts]
             self.dispatch.scheduled(conn, new)
             snapshot = [(u, list(u.events), u.execution.state) for u in everything]
-            self.store.flush(conn, everything)
-            return outcomes, snapshot, new
+            finishes = self.store.flush(conn, everything)
+            return outcomes, snapshot, new, finishes
 
-        outcomes, snapshot, new = await self.store.write(work)
+        outcomes, snapshot, new, finishes = await self.store.write(work)
         self._after_commit(snapshot, new)
+        if finishes and self._on_pending_receipts is not None:
+            self._on_pending_receipts()
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
             if job.future.done():
                 continue
@@ -375,16 +383,23 @@ class Scheduler:
         )
         return [decision.decision_id] if decision.decision_id else []
 
-    async def _authorize_on(self, action: Action, row: ExecutionRow) -> None:
+    async def _authorize_on(self, action: Action, row: ExecutionRow) -> list[str]:
         plan = await self.plans.by_digest(row.definition_digest)
         labels = plan.workflow_labels if plan is not None else {}
-        await self._authorize(action, f"executions/{row.execution_id}", labels)
+        return await self._authorize(action, f"executions/{row.execution_id}", labels)
 
     # -- StartExecution ------------------------------------------------------------------------
 
     async def start_execution(
-        self, request: pb.StartExecutionRequest, *, parent: tuple[str, str] | None = None
+        self,
+        request: pb.StartExecutionRequest,
+        *,
+        parent: tuple[str, str] | None = None,
+        started_by: str | None = None,
     ) -> pb.StartExecutionResponse:
+        """Starts an execution (idempotently by request id). A child passes
+        ``parent`` (execution id, step id) and ``started_by``, the parent's
+        starter, on whose authorisation it runs."""
         workflow_id = parse_workflow(request.workflow)
         _require_request_id(request.request_id)
         if len(request.correlation_id) > 128:
@@ -401,8 +416,9 @@ class Scheduler:
         resolved = await self.plans.resolve(tenant, workflow_id, request.version)
         inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
         resolved.plan.validate_inputs(inputs)
+        decisions: list[str] = []
         if parent is None:  # a child runs on its parent's authorisation
-            await self._authorize(
+            decisions = await self._authorize(
                 Action.EXECUTION_START, f"workflows/{workflow_id}", resolved.plan.workflow_labels
             )
         at = now()
@@ -440,6 +456,11 @@ class Scheduler:
             last_event_sequence=0,
             completions=0,
             etag=ULID().hex[:16],
+            started_by=(
+                started_by
+                if started_by is not None
+                else receipts.principal_json(context.current().principal)
+            ),
         )
         plan = resolved.plan
         created: list[Unit] = []
@@ -458,6 +479,7 @@ class Scheduler:
                 return
             unit = Unit(replace(row), {}, is_new=True)
             unit.remember()
+            self.engine.record_decisions(unit, decisions, before=0)
             self.engine.start(unit, plan, at)
             txn.units[execution_id] = unit
             created.append(unit)
@@ -567,13 +589,15 @@ class Scheduler:
         digest = request_hash(request)
         if await self._replayed(method, request.request_id, digest):
             return await self.full_view(tenant, execution_id)
-        await self._authorize_on(action, await self._existing(execution_id))
+        decisions = await self._authorize_on(action, await self._existing(execution_id))
         by = subject_of()
 
         def change(txn: Txn) -> None:
             unit = txn.units[execution_id]
             _check_etag(request.etag, unit.execution.etag)
+            before = unit.execution.last_event_sequence
             apply(unit, txn.plans[execution_id], by)
+            self.engine.record_decisions(unit, decisions, before=before)
             if request.request_id:
                 self.store.record_request(
                     txn.conn,
@@ -1010,8 +1034,9 @@ class Scheduler:
         if row.state not in (1, 2):
             raise _task_closed(request.name, row.state)
         execution = await self.store.get_execution(tenant, row.execution_id)
+        decisions: list[str] = []
         if execution is not None:
-            await self._authorize_on(Action.HUMAN_TASK_COMPLETE, execution)
+            decisions = await self._authorize_on(Action.HUMAN_TASK_COMPLETE, execution)
         assignees = loads(row.assignees) or []
         allowed = {principal.subject, *(f"role:{r}" for r in principal.roles)}
         if assignees and not allowed & set(assignees) and "admin" not in principal.roles:
@@ -1045,9 +1070,11 @@ class Scheduler:
                 raise _task_closed(request.name, task.state)
             task.request_id = request.request_id
             task.request_hash = digest
+            before = unit.execution.last_event_sequence
             self.engine.complete_human_task(
                 unit, txn.plans[row.execution_id], task, result=result, by=by, at=now()
             )
+            self.engine.record_decisions(unit, decisions, before=before, step_id=task.step_id)
 
         await self._transact([row.execution_id], change, must_exist=True)
         done = await self.store.get_human_task(tenant, task_id)
@@ -1183,7 +1210,9 @@ class Scheduler:
         child_id = ""
         with context.bind(ctx):
             try:
-                started = await self.start_execution(request, parent=(parent_id, step_id))
+                started = await self.start_execution(
+                    request, parent=(parent_id, step_id), started_by=parent.started_by
+                )
                 child_id = started.execution.name.removeprefix("executions/")
             except (NotFoundError, InvalidArgumentError) as exc:
                 error = {"code": "SUBWORKFLOW_FAILED", "message": exc.message}

@@ -6,7 +6,9 @@ step attempt, which doubles as the SQL task queue), ``execution_events`` (the
 gapless, append-only event log) and ``human_tasks``. ``outbox`` holds tasks
 waiting to be copied to an external dispatch index (Redis Streams); it is
 written in the same transaction as the attempt, so the index can always be
-rebuilt from the journal.
+rebuilt from the journal. ``pending_receipts`` is the same pattern for
+provenance: a finishing transaction writes one row per finish, and the receipt
+relay (receipts.py) signs it and records the receipt on the execution.
 
 Concurrency: every transition of an execution runs in one transaction that
 first locks the execution's row (``SELECT ... FOR UPDATE`` on PostgreSQL; on
@@ -31,6 +33,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -46,6 +49,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
+    func,
     insert,
     or_,
     select,
@@ -56,6 +61,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maestro.runtime.migrations import upgrade_to_head
+from maestro.scheduler.v1 import execution_pb2, task_pb2
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ALEMBIC_VERSION_TABLE = "scheduler_alembic_version"
@@ -93,6 +99,17 @@ executions = Table(
     Column("last_event_sequence", BigInteger, nullable=False),
     Column("completions", Integer, nullable=False),
     Column("etag", String(32), nullable=False),
+    # `receipts/{receipt}` of the last finish's EXECUTION receipt; "" until it
+    # is signed, and again after a retry or compensation.
+    Column("receipt", String(64), nullable=False, server_default=""),
+    # The starter's principal beyond tenant and subject (JSON, see
+    # `service.started_by_json`); "" for executions started before 0003.
+    Column("started_by", Text, nullable=False, server_default=""),
+    # Policy decisions taken for the execution, in time order: JSON
+    # `[[sequence, decision_id, step_id], ...]`, `sequence` being the last
+    # event sequence before the decision (so a receipt of the finish at
+    # sequence F takes those with sequence < F).
+    Column("policy_decisions", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("execution_id", name="pk_executions"),
     UniqueConstraint("tenant", "request_id", name="uq_executions_tenant_request_id"),
     Index("ix_executions_tenant_create_time", "tenant", "create_time", "execution_id"),
@@ -234,6 +251,24 @@ requests = Table(
     PrimaryKeyConstraint("tenant", "method", "request_id", name="pk_requests"),
 )
 
+pending_receipts = Table(
+    "pending_receipts",
+    metadata,
+    # One row per finish of an execution that still needs its EXECUTION
+    # receipt (the finish's terminal event is `finish_sequence`); written in the
+    # finishing transaction when signing is on, deleted when the receipt is
+    # recorded or the finish was superseded. See receipts.py.
+    Column("execution_id", String(26), nullable=False),
+    Column("finish_sequence", BigInteger, nullable=False),
+    Column("create_time", _TZ, nullable=False),
+    # Set once the relay gave up waiting for the version's receipt: the
+    # statement is then always built without it, so a re-sign after a crash
+    # or a lost reply sends the same bytes (the signer dedupes by request id).
+    Column("without_version_receipt", Boolean, nullable=False, server_default=false()),
+    PrimaryKeyConstraint("execution_id", "finish_sequence", name="pk_pending_receipts"),
+    Index("ix_pending_receipts_create_time", "create_time"),
+)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -295,6 +330,9 @@ class ExecutionRow:
     last_event_sequence: int
     completions: int
     etag: str
+    receipt: str = ""
+    started_by: str = ""
+    policy_decisions: str = ""
 
 
 @dataclass(slots=True)
@@ -363,6 +401,42 @@ class EventRow:
     attempt: int
     time: datetime
     data: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFinish:
+    """One ``pending_receipts`` row."""
+
+    create_time: datetime
+    execution_id: str
+    finish_sequence: int
+    without_version_receipt: bool
+
+    @property
+    def position(self) -> tuple[datetime, str, int]:
+        """Its place in the outbox's order."""
+        return (self.create_time, self.execution_id, self.finish_sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptBrief:
+    """What a receipt needs of one RUN attempt."""
+
+    step_id: str
+    attempt: int
+    start_time: datetime | None
+    error: str | None
+
+
+@dataclass(slots=True)
+class FinishRecord:
+    """An execution as its receipt attests it (see ``Store.finish_records``)."""
+
+    execution: ExecutionRow
+    steps: list[StepRow] = field(default_factory=list)
+    attempts: list[AttemptBrief] = field(default_factory=list)
+    moved_sequence: int = 0
+    """Sequence of its last retry or compensation start; 0 if none."""
 
 
 @dataclass(slots=True)
@@ -551,7 +625,20 @@ def _statements(name: str) -> _TableStatements:
     return found
 
 
+FINISH_EVENTS = frozenset(
+    {execution_pb2.EVENT_TYPE_EXECUTION_SUCCEEDED, execution_pb2.EVENT_TYPE_EXECUTION_FAILED,
+     execution_pb2.EVENT_TYPE_EXECUTION_CANCELLED, execution_pb2.EVENT_TYPE_EXECUTION_TIMED_OUT,
+     execution_pb2.EVENT_TYPE_EXECUTION_COMPENSATED}
+)  # fmt: skip
+"""The terminal event of each way an execution finishes (one per finish)."""
+MOVE_ON_EVENTS = (
+    execution_pb2.EVENT_TYPE_EXECUTION_RETRIED,
+    execution_pb2.EVENT_TYPE_COMPENSATION_STARTED,
+)
+"""Events that take a finished execution out of its finish (a new run follows)."""
+
 _IDS: Any = bindparam("ids", expanding=True)
+_INSERT_PENDING_RECEIPT = insert(pending_receipts)
 _SELECT_EXECUTION = select(executions).where(
     executions.c.execution_id == bindparam("execution_id"),
     executions.c.tenant == bindparam("tenant"),
@@ -600,6 +687,24 @@ _LOCK_EXECUTIONS = {
     skip: _SELECT_EXECUTIONS.with_for_update(skip_locked=skip) for skip in (False, True)
 }
 _SELECT_STEPS = select(step_runs).where(step_runs.c.execution_id.in_(_IDS))
+_EXECUTION_VERSIONS = select(
+    executions.c.execution_id, executions.c.tenant, executions.c.workflow_id, executions.c.version
+).where(executions.c.execution_id.in_(_IDS))
+_RUN_ATTEMPTS = select(
+    attempts.c.execution_id,
+    attempts.c.step_id,
+    attempts.c.attempt,
+    attempts.c.start_time,
+    attempts.c.error,
+).where(attempts.c.execution_id.in_(_IDS), attempts.c.kind == task_pb2.TASK_KIND_RUN)
+_MOVED_ON = (
+    select(execution_events.c.execution_id, func.max(execution_events.c.sequence))
+    .where(
+        execution_events.c.execution_id.in_(_IDS),
+        execution_events.c.type.in_(MOVE_ON_EVENTS),
+    )
+    .group_by(execution_events.c.execution_id)
+)
 _SELECT_ACTIVE_ATTEMPTS = select(attempts).where(
     attempts.c.execution_id.in_(_IDS), attempts.c.state.in_((1, 2))
 )
@@ -615,9 +720,11 @@ def _upgrade_to_head(connection: Connection) -> None:
 class Store:
     """Persistence of executions, steps, attempts, events and human tasks."""
 
-    def __init__(self, engine: AsyncEngine, writer: Engine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Engine, *, receipts: bool = False) -> None:
+        """``receipts``: signing is on, so every finish writes a pending receipt."""
         self.engine = engine
         self.writer = writer
+        self.receipts = receipts
         self.is_sqlite = engine.dialect.name == "sqlite"
         # Write transactions run whole on a thread with a synchronous connection:
         # one hop from the event loop per transaction, not one per statement, so
@@ -720,13 +827,31 @@ class Store:
 
     # -- writing units -----------------------------------------------------------------
 
-    def flush(self, conn: Connection, units: Iterable[Unit]) -> None:
-        """Writes what the orchestrator changed, in a few batched statements."""
+    def flush(self, conn: Connection, units: Iterable[Unit]) -> int:
+        """Writes what the orchestrator changed, in a few batched statements;
+        returns how many finishes got a pending receipt (0 with receipts off)."""
         units = list(units)
         changes = _Changes()
         for unit in units:
             changes.collect(unit)
         changes.write(conn)
+        finishes = 0
+        if self.receipts:
+            # One small row per finish, in the finishing transaction; the
+            # statement is built later, off this path (receipts.py).
+            rows = [
+                {
+                    "execution_id": e.execution_id,
+                    "finish_sequence": e.sequence,
+                    "create_time": e.time,
+                }
+                for unit in units
+                for e in unit.events
+                if e.type in FINISH_EVENTS
+            ]
+            if rows:
+                conn.execute(_INSERT_PENDING_RECEIPT, rows)
+                finishes = len(rows)
         for unit in units:
             if unit.close_human_tasks:
                 conn.execute(
@@ -744,6 +869,7 @@ class Store:
             unit.new_human_tasks.clear()
             unit.events.clear()
             unit.remember()
+        return finishes
 
     def insert_outbox(self, conn: Connection, rows: Sequence[AttemptRow]) -> None:
         if rows:
@@ -1088,6 +1214,147 @@ class Store:
         due = await self.query(read)
         return due
 
+    # -- pending receipts (the receipt outbox) ----------------------------------------------
+
+    async def pending_finishes(
+        self, limit: int, after: tuple[datetime, str, int] | None = None
+    ) -> list[PendingFinish]:
+        """Pending receipts, oldest finish first, after the given
+        ``(create_time, execution_id, finish_sequence)``."""
+        query = select(
+            pending_receipts.c.create_time,
+            pending_receipts.c.execution_id,
+            pending_receipts.c.finish_sequence,
+            pending_receipts.c.without_version_receipt,
+        )
+        if after is not None:
+            at, execution_id, sequence = after
+            query = query.where(
+                or_(
+                    pending_receipts.c.create_time > at,
+                    and_(
+                        pending_receipts.c.create_time == at,
+                        or_(
+                            pending_receipts.c.execution_id > execution_id,
+                            and_(
+                                pending_receipts.c.execution_id == execution_id,
+                                pending_receipts.c.finish_sequence > sequence,
+                            ),
+                        ),
+                    ),
+                )
+            )
+        query = query.order_by(
+            pending_receipts.c.create_time,
+            pending_receipts.c.execution_id,
+            pending_receipts.c.finish_sequence,
+        ).limit(limit)
+
+        def read(conn: Connection) -> list[PendingFinish]:
+            return [
+                PendingFinish(utc(r[0]) or now(), str(r[1]), int(r[2]), bool(r[3]))
+                for r in conn.execute(query).all()
+            ]
+
+        return await self.query(read)
+
+    async def waive_version_receipt(self, execution_id: str, finish_sequence: int) -> None:
+        """Records that a finish's receipt is signed without its version's receipt."""
+        await self.write(
+            lambda conn: conn.execute(
+                update(pending_receipts)
+                .where(
+                    pending_receipts.c.execution_id == execution_id,
+                    pending_receipts.c.finish_sequence == finish_sequence,
+                )
+                .values(without_version_receipt=True)
+            )
+        )
+
+    async def execution_versions(
+        self, execution_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str, str]]:
+        """``(tenant, workflow_id, version)`` of each execution."""
+        ids = sorted(set(execution_ids))
+
+        def read(conn: Connection) -> dict[str, tuple[str, str, str]]:
+            return {
+                str(r[0]): (str(r[1]), str(r[2]), str(r[3]))
+                for r in conn.execute(_EXECUTION_VERSIONS, {"ids": ids})
+            }
+
+        return await self.query(read) if ids else {}
+
+    async def finish_records(self, execution_ids: Sequence[str]) -> dict[str, FinishRecord]:
+        """What the receipts of these executions' finishes attest, read in one
+        transaction. ``moved_sequence`` is read last: when it shows no retry or
+        compensation after a finish, nothing read before it can be from a
+        later run either (those changes commit together with their event)."""
+        ids = sorted(set(execution_ids))
+
+        def read(conn: Connection) -> dict[str, FinishRecord]:
+            params = {"ids": ids}
+            found = {
+                m["execution_id"]: FinishRecord(_row(ExecutionRow, m))
+                for m in conn.execute(_SELECT_EXECUTIONS, params).mappings()
+            }
+            for mapping in conn.execute(_SELECT_STEPS, params).mappings():
+                step = _row(StepRow, mapping)
+                found[step.execution_id].steps.append(step)
+            for tried in conn.execute(_RUN_ATTEMPTS, params):
+                found[str(tried[0])].attempts.append(
+                    AttemptBrief(str(tried[1]), int(tried[2]), utc(tried[3]), tried[4])
+                )
+            for moved in conn.execute(_MOVED_ON, params):
+                found[str(moved[0])].moved_sequence = int(moved[1])
+            return found
+
+        return await self.query(read) if ids else {}
+
+    async def drop_pending_receipt(self, execution_id: str, finish_sequence: int) -> None:
+        """Forgets a pending receipt unsigned (its finish was superseded)."""
+        await self.write(
+            lambda conn: conn.execute(
+                delete(pending_receipts).where(
+                    pending_receipts.c.execution_id == execution_id,
+                    pending_receipts.c.finish_sequence == finish_sequence,
+                )
+            )
+        )
+
+    async def record_receipt(self, execution_id: str, finish_sequence: int, receipt: str) -> str:
+        """Drops the pending receipt of a finish and, when the execution is
+        still in that finish, shows ``receipt`` on it; one transaction.
+
+        Returns ``recorded``, ``superseded`` (a retry or compensation moved the
+        execution on: the receipt stays in the signer's log only) or ``gone``
+        (recorded or dropped already: nothing changes).
+        """
+
+        def record(conn: Connection) -> str:
+            self.lock_executions(conn, [execution_id])
+            dropped = conn.execute(
+                delete(pending_receipts).where(
+                    pending_receipts.c.execution_id == execution_id,
+                    pending_receipts.c.finish_sequence == finish_sequence,
+                )
+            )
+            if dropped.rowcount == 0:
+                return "gone"
+            moved = conn.execute(_MOVED_ON, {"ids": [execution_id]}).first()
+            if moved is not None and int(moved[1]) > finish_sequence:
+                return "superseded"
+            # Output only: no new etag or update_time, so a client holding the
+            # etag of the finished execution can still retry or compensate it.
+            conn.execute(
+                update(executions)
+                .where(executions.c.execution_id == execution_id)
+                .values(receipt=receipt)
+            )
+            return "recorded"
+
+        return await self.write(record)
+
     # -- outbox (external dispatch index) ------------------------------------------------
 
     async def take_outbox(self, at: datetime, limit: int) -> list[tuple[str, str]]:
@@ -1114,10 +1381,13 @@ class Store:
 
 
 __all__ = [
+    "AttemptBrief",
     "AttemptRow",
     "EventRow",
     "ExecutionRow",
+    "FinishRecord",
     "HumanTaskRow",
+    "PendingFinish",
     "StepRow",
     "Store",
     "Unit",

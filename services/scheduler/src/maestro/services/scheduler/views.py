@@ -140,6 +140,7 @@ def execution_message(
         last_event_sequence=row.last_event_sequence,
         etag=row.etag,
         labels=loads(row.labels) or {},
+        receipt=row.receipt,
     )
     if steps is not None:
         by_step: dict[str, list[AttemptRow]] = {}
