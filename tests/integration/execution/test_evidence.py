@@ -9,20 +9,16 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 from typer.testing import CliRunner
 
 from maestro.cli.main import app
 from maestro.runtime import provenance
-from maestro.services.gateway.config import GatewaySettings
-from maestro.services.gateway.devkey import DevClaims, issue_dev_token, load_or_create_dev_key
-from maestro.services.gateway.server import GatewayServer, create_server
+from tests.devgateway import DevGateway, dev_gateway
 from tests.integration.execution.support import Mesh
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -36,47 +32,22 @@ steps:
 """
 
 
-@dataclass
-class Api:
-    http: httpx.AsyncClient
-    data_dir: Path
-
-    def token(self, tenant: str, subject: str, *roles: str) -> dict[str, str]:
-        key = load_or_create_dev_key(self.data_dir)
-        claims = DevClaims(tenant=tenant, subject=subject, roles=roles)
-        token = issue_dev_token(key, claims, audience="maestro", ttl_seconds=600)
-        return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
-async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Api]:
-    data_dir = tmp_path / "gateway"
-    data_dir.mkdir()
-    load_or_create_dev_key(data_dir)
-    server: GatewayServer = await create_server(
-        GatewaySettings(
-            port=0,
-            data_dir=data_dir,
-            compiler_address=f"127.0.0.1:{mesh.compiler.port}",
-            registry_address=f"127.0.0.1:{mesh.registry.port}",
-            scheduler_address=mesh.scheduler_address,
-            executor_address=f"127.0.0.1:{mesh.executors[0].port}",
-            policy_address=mesh.scheduler_options["policy_address"],
-            signer_address=f"127.0.0.1:{mesh.signer.port}",
-        ),
-        tracer_provider=TracerProvider(),
-    )
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{server.port}", timeout=20
-        ) as http:
-            yield Api(http, data_dir)
-    finally:
-        await server.stop()
+async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[DevGateway]:
+    async with dev_gateway(
+        tmp_path / "gateway",
+        compiler=f"127.0.0.1:{mesh.compiler.port}",
+        registry=f"127.0.0.1:{mesh.registry.port}",
+        scheduler=mesh.scheduler_address,
+        executor=f"127.0.0.1:{mesh.executors[0].port}",
+        policy=mesh.scheduler_options["policy_address"],
+        signer=f"127.0.0.1:{mesh.signer.port}",
+    ) as gateway:
+        yield gateway
 
 
 async def _until(
-    api: Api, path: str, who: dict[str, str], done: Any, within: float = 20.0
+    api: DevGateway, path: str, who: dict[str, str], done: Any, within: float = 20.0
 ) -> httpx.Response:
     """GETs ``path`` until ``done(response)``; bounded by ``within`` seconds."""
     deadline = asyncio.get_running_loop().time() + within
@@ -94,7 +65,7 @@ def _verify(bundle: Path, keys: Path) -> tuple[int, dict[str, Any]]:
 
 
 async def test_publish_and_run_yield_verifiable_receipts_and_evidence(
-    mesh: Mesh, api: Api, tmp_path: Path
+    mesh: Mesh, api: DevGateway, tmp_path: Path
 ) -> None:
     author = api.token("acme", "ana", "author")
     publisher = api.token("acme", "pete", "publisher")

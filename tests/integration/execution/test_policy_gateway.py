@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime.context import CallContext, Principal, bind
-from maestro.services.gateway.config import GatewaySettings
-from maestro.services.gateway.devkey import DevClaims, issue_dev_token, load_or_create_dev_key
-from maestro.services.gateway.server import GatewayServer, create_server
-from tests.conftest import free_port
+from tests.devgateway import DevGateway, dev_gateway
 from tests.integration.execution.support import Mesh
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -38,49 +33,17 @@ steps:
 """
 
 
-@dataclass
-class Api:
-    http: httpx.AsyncClient
-    data_dir: Path
-
-    def token(self, tenant: str, subject: str, *roles: str, **extra: str) -> dict[str, str]:
-        key = load_or_create_dev_key(self.data_dir)
-        claims = DevClaims(tenant=tenant, subject=subject, roles=roles, **extra)
-        token = issue_dev_token(key, claims, audience="maestro", ttl_seconds=600)
-        return {"Authorization": f"Bearer {token}"}
-
-    async def call(
-        self, method: str, path: str, who: dict[str, str], **kwargs: Any
-    ) -> httpx.Response:
-        return await self.http.request(method, path, headers=who, **kwargs)
-
-
 @pytest.fixture
-async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Api]:
-    data_dir = tmp_path / "gateway"
-    data_dir.mkdir()
-    load_or_create_dev_key(data_dir)  # what `maestro dev-token` does first
-    policy = mesh.scheduler_options["policy_address"]
-    server: GatewayServer = await create_server(
-        GatewaySettings(
-            port=0,
-            data_dir=data_dir,
-            compiler_address=f"127.0.0.1:{mesh.compiler.port}",
-            registry_address=f"127.0.0.1:{mesh.registry.port}",
-            scheduler_address=mesh.scheduler_address,
-            executor_address=f"127.0.0.1:{mesh.executors[0].port}",
-            policy_address=policy,
-            signer_address=f"127.0.0.1:{free_port()}",
-        ),
-        tracer_provider=TracerProvider(),
-    )
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{server.port}", timeout=20
-        ) as http:
-            yield Api(http, data_dir)
-    finally:
-        await server.stop()
+async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[DevGateway]:
+    async with dev_gateway(
+        tmp_path / "gateway",
+        compiler=f"127.0.0.1:{mesh.compiler.port}",
+        registry=f"127.0.0.1:{mesh.registry.port}",
+        scheduler=mesh.scheduler_address,
+        executor=f"127.0.0.1:{mesh.executors[0].port}",
+        policy=mesh.scheduler_options["policy_address"],
+    ) as gateway:
+        yield gateway
 
 
 def assert_denied(response: httpx.Response, *codes: str) -> dict[str, Any]:
@@ -95,7 +58,7 @@ def assert_denied(response: httpx.Response, *codes: str) -> dict[str, Any]:
     return problem
 
 
-async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: Api) -> None:
+async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: DevGateway) -> None:
     author = api.token("acme", "ana", "author")
     publisher = api.token("acme", "pete", "publisher")
     operator = api.token("acme", "olga", "operator")
@@ -160,7 +123,7 @@ async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: A
 
 
 async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
-    api: Api,
+    api: DevGateway,
 ) -> None:
     yaml = {"content-type": "application/yaml"}
     admin = api.token("acme", "ada", "admin")

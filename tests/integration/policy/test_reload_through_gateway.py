@@ -18,19 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 
 from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
-from maestro.services.gateway.config import GatewaySettings
-from maestro.services.gateway.devkey import DevClaims, issue_dev_token, load_or_create_dev_key
-from maestro.services.gateway.server import create_server as create_gateway
 from maestro.services.policy.config import PolicySettings
 from maestro.services.policy.server import create_server as create_policy
 from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
-from tests.conftest import free_port
+from tests.devgateway import DevGateway, dev_gateway
 from tests.unit.policy.support import CATALOG, copy_bundle, edit, eventually, sample
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -48,21 +44,14 @@ ADMINS_UPDATE = '"workflow.update": {"roles": ["admin"]'
 
 @dataclass
 class Stack:
-    http: httpx.AsyncClient
-    gateway_data: Path
+    gateway: DevGateway
     bundle: Path
     policy: GrpcServer
     registry: GrpcServer
 
-    def token(self, tenant: str, subject: str, *roles: str) -> dict[str, str]:
-        key = load_or_create_dev_key(self.gateway_data)
-        token = issue_dev_token(
-            key,
-            DevClaims(tenant=tenant, subject=subject, roles=roles),
-            audience="maestro",
-            ttl_seconds=600,
-        )
-        return {"Authorization": f"Bearer {token}"}
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.gateway.http
 
     def gate_metric(self, name: str) -> float:
         return sample(self.registry.registry, name)
@@ -106,31 +95,15 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             policy_cache_ttl_seconds=60,
         )
     )
-    gateway_data = tmp_path / "gateway"
-    gateway_data.mkdir()
-    load_or_create_dev_key(gateway_data)
-    unreachable = f"127.0.0.1:{free_port()}"
-    gateway = await create_gateway(
-        GatewaySettings(
-            port=0,
-            data_dir=gateway_data,
-            auth_mode="dev",
-            compiler_address=f"127.0.0.1:{compiler.port}",
-            registry_address=f"127.0.0.1:{registry.port}",
-            scheduler_address=unreachable,
-            executor_address=unreachable,
-            policy_address=f"127.0.0.1:{policy.port}",
-            signer_address=unreachable,
-        ),
-        tracer_provider=TracerProvider(),
-    )
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{gateway.port}", timeout=10
-        ) as http:
-            yield Stack(http, gateway_data, bundle, policy, registry)
+        async with dev_gateway(
+            tmp_path / "gateway",
+            compiler=f"127.0.0.1:{compiler.port}",
+            registry=f"127.0.0.1:{registry.port}",
+            policy=f"127.0.0.1:{policy.port}",
+        ) as gateway:
+            yield Stack(gateway, bundle, policy, registry)
     finally:
-        await gateway.stop()
         await registry.stop(0)
         await compiler.stop(0)
         await policy.stop(0)
@@ -150,7 +123,7 @@ def assert_denied(response: httpx.Response) -> dict[str, Any]:
 async def test_a_bundle_change_reaches_cached_answers_through_the_gateway_within_a_second(
     stack: Stack,
 ) -> None:
-    author = stack.token("acme", "ana", "author")
+    author = stack.gateway.token("acme", "ana", "author")
     created = await stack.http.post(
         "/api/workflows?workflowId=greeter", headers={**author, **YAML}, content=GREETER
     )
