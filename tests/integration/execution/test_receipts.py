@@ -12,15 +12,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import json_format
-from google.protobuf.descriptor import ServiceDescriptor
 from sqlalchemy import text
 
 from maestro.registry.v1 import registry_service_pb2 as rpb
 from maestro.runtime import context, db, provenance
-from maestro.runtime.clients import ServiceClient, open_channel
+from maestro.runtime.clients import SignerClient, open_channel
 from maestro.runtime.server import GrpcServer
 from maestro.scheduler.v1 import execution_pb2
 from maestro.scheduler.v1 import scheduler_service_pb2 as spb
@@ -28,7 +26,6 @@ from maestro.services.signer.config import SignerSettings
 from maestro.services.signer.server import create_server as create_signer
 from maestro.signer.v1 import receipt_pb2
 from maestro.signer.v1 import signer_service_pb2 as sgpb
-from maestro.signer.v1 import signer_service_pb2_grpc as sgpb_grpc
 from tests.integration.execution.sink import Sink, running_sink
 from tests.integration.execution.support import Backend, Mesh, execution_mesh
 
@@ -105,30 +102,12 @@ def acting_as(principal: context.Principal) -> Iterator[None]:
         yield
 
 
-class SignerReader(ServiceClient):
-    """Reads receipts from the signer (deadlines and typed errors)."""
-
-    SERVICES: tuple[ServiceDescriptor, ...] = (sgpb.DESCRIPTOR.services_by_name["SignerService"],)
-
-    def __init__(self, channel: grpc.aio.Channel, *, address: str) -> None:
-        super().__init__(channel, timeout=10, address=address)
-        self._stub = sgpb_grpc.SignerServiceStub(channel)
-
-    async def get_receipt(self, request: sgpb.GetReceiptRequest) -> sgpb.GetReceiptResponse:
-        response: sgpb.GetReceiptResponse = await self._unary(self._stub.GetReceipt, request)
-        return response
-
-    async def list_receipts(self, request: sgpb.ListReceiptsRequest) -> sgpb.ListReceiptsResponse:
-        response: sgpb.ListReceiptsResponse = await self._unary(self._stub.ListReceipts, request)
-        return response
-
-
 @asynccontextmanager
-async def signer_client(server: GrpcServer) -> AsyncIterator[SignerReader]:
+async def signer_client(server: GrpcServer) -> AsyncIterator[SignerClient]:
     address = f"127.0.0.1:{server.port}"
-    channel = open_channel(address, caller="tests", services=SignerReader.SERVICES)
+    channel = open_channel(address, caller="tests", services=SignerClient.SERVICES)
     try:
-        yield SignerReader(channel, address=address)
+        yield SignerClient(channel, timeout=10, address=address)
     finally:
         await channel.close()
 
@@ -158,7 +137,7 @@ async def wait_receipt(
 
 
 async def read_receipt(
-    signer: SignerReader, name: str
+    signer: SignerClient, name: str
 ) -> tuple[receipt_pb2.Receipt, dict[str, Any], receipt_pb2.ExecutionPredicate]:
     """GetReceipt (which verifies signature and log inclusion on read) as an
     auditor of the executions' tenant; the receipt, statement and predicate."""
@@ -171,7 +150,7 @@ async def read_receipt(
     return receipt, statement, predicate
 
 
-async def receipts_of(signer: SignerReader, execution: str) -> list[receipt_pb2.Receipt]:
+async def receipts_of(signer: SignerClient, execution: str) -> list[receipt_pb2.Receipt]:
     with acting_as(AUDITOR):
         response = await signer.list_receipts(
             sgpb.ListReceiptsRequest(
@@ -182,7 +161,7 @@ async def receipts_of(signer: SignerReader, execution: str) -> list[receipt_pb2.
 
 
 @asynccontextmanager
-async def restarted_signer(mesh: Mesh, port: int) -> AsyncIterator[SignerReader]:
+async def restarted_signer(mesh: Mesh, port: int) -> AsyncIterator[SignerClient]:
     """The mesh's signer started again on its old port and database."""
     signer = await create_signer(
         SignerSettings(

@@ -726,6 +726,14 @@ class SignerClient(ServiceClient):
         )
         return response
 
+    async def list_receipts(
+        self, request: signer_pb.ListReceiptsRequest, *, timeout: float | None = None
+    ) -> signer_pb.ListReceiptsResponse:
+        response: signer_pb.ListReceiptsResponse = await self._unary(
+            self._stub.ListReceipts, request, timeout=timeout
+        )
+        return response
+
     async def export_evidence_bundle(
         self, request: signer_pb.ExportEvidenceBundleRequest, *, timeout: float | None = None
     ) -> signer_pb.ExportEvidenceBundleResponse:
