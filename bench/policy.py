@@ -3,18 +3,21 @@ without the enforcing client's cache.
 
 Figures (sequential calls from one client unless said otherwise):
 
-- engine: ``RegoPolicy.evaluate`` of the shipped bundle, no cache, an allow
-  (viewer reads) and a denial with five reasons and an appeal;
+- engine: ``CompiledPolicy.evaluate`` of the shipped bundle, no cache, an allow
+  (viewer reads) and a denial with five reasons and an appeal, per engine
+  (regopy, the default, and regorus);
 - gate, cached: ``PolicyGate.check`` answered from the client's TTL cache (the
   in-process path every service takes for a repeated question);
 - Decide over gRPC to a policy server in its own process (full runtime,
   SQLite decision log, durable group commit by default): distinct questions
   (evaluated), the same question (the server's evaluation cache), and
-  ``PolicyGate.check`` with the client cache off; plus 16 concurrent clients.
+  ``PolicyGate.check`` with the client cache off; plus 16 concurrent clients;
+  per engine (``MAESTRO_POLICY_ENGINE``) and log mode.
 
 Targets: p99 < 1 ms cached in process, p99 < 5 ms over gRPC.
 
     .venv/bin/python bench/policy.py [--calls 2000] [--log durable|async|both]
+        [--engine regopy|regorus|both]
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from maestro.runtime.errors import PermissionDeniedError
 from maestro.runtime.policy import PolicyClient, PolicyGate, principal_message
 from maestro.services.policy.bundle import read_source
 from maestro.services.policy.config import DEFAULT_BUNDLE
-from maestro.services.policy.engine import RegoEngine
+from maestro.services.policy.engine import ENGINE_NAMES, EngineName, RegoEngine, create_engine
+from maestro.services.policy.regorus_engine import RegorusEngine
 
 VIEWER = context.Principal(tenant="acme", subject="ana", roles=("viewer",))
 NOBODY = context.Principal(tenant="acme", subject="ana")
@@ -99,13 +103,16 @@ async def timed_async(
     return latencies
 
 
-def engine_figures(calls: int) -> dict[str, Any]:
-    policy = RegoEngine().compile(read_source(DEFAULT_BUNDLE))
+def engine_figures(engine: EngineName, calls: int) -> dict[str, Any]:
+    policy = create_engine(engine).compile(read_source(DEFAULT_BUNDLE))
     allow, deny = ALLOW, DENY
     assert policy.evaluate(allow).allow and not policy.evaluate(deny).allow
+    assert len(policy.evaluate(deny).reasons) == 5
     return {
-        "engine allow": summary(timed(lambda: policy.evaluate(allow), calls)),
-        "engine deny (5 reasons + appeal)": summary(timed(lambda: policy.evaluate(deny), calls)),
+        f"engine allow [{engine}]": summary(timed(lambda: policy.evaluate(allow), calls)),
+        f"engine deny (5 reasons + appeal) [{engine}]": summary(
+            timed(lambda: policy.evaluate(deny), calls)
+        ),
     }
 
 
@@ -152,7 +159,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def policy_process(root: Path, durable: bool) -> Iterator[str]:
+def policy_process(root: Path, durable: bool, engine: EngineName) -> Iterator[str]:
     """A policy server in its own process; yields its address."""
     port = _free_port()
     env = {
@@ -163,6 +170,7 @@ def policy_process(root: Path, durable: bool) -> Iterator[str]:
         "MAESTRO_POLICY_DATA_DIR": str(root),
         "MAESTRO_POLICY_LOG_LEVEL": "WARNING",
         "MAESTRO_POLICY_DECISION_LOG_DURABLE": "true" if durable else "false",
+        "MAESTRO_POLICY_ENGINE": engine,
     }
     with (root / "policy.log").open("ab") as log:
         process = subprocess.Popen(
@@ -265,21 +273,26 @@ async def rpc_figures(address: str, calls: int) -> dict[str, Any]:
     return figures
 
 
-async def main(calls: int, modes: list[str]) -> None:
+async def main(calls: int, modes: list[str], engines: list[EngineName]) -> None:
     print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}")
     print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()}")
-    print(f"rego-cpp {RegoEngine.version()}; calls per figure: {calls}")
+    print(
+        f"regopy: rego-cpp {RegoEngine.version()}; regorus: gordon-to-regorus "
+        f"{RegorusEngine.version()}; engines: {', '.join(engines)}; calls per figure: {calls}"
+    )
     results: dict[str, Any] = {}
-    results.update(engine_figures(calls))
+    for engine in engines:
+        results.update(engine_figures(engine, calls))
     results.update(await gate_cache_figures(calls))
-    for mode in modes:
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-policy-") as root,
-            policy_process(Path(root), durable=mode == "durable") as address,
-        ):
-            await wait_ready(address)
-            for name, figure in (await rpc_figures(address, calls)).items():
-                results[f"{name} [{mode} log]"] = figure
+    for engine in engines:
+        for mode in modes:
+            with (
+                tempfile.TemporaryDirectory(prefix="bench-policy-") as root,
+                policy_process(Path(root), durable=mode == "durable", engine=engine) as address,
+            ):
+                await wait_ready(address)
+                for name, figure in (await rpc_figures(address, calls)).items():
+                    results[f"{name} [{engine}, {mode} log]"] = figure
     width = max(len(n) for n in results)
     for name, figure in results.items():
         extra = f"  {figure['decisions_per_s']}/s" if "decisions_per_s" in figure else ""
@@ -294,6 +307,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--log", choices=["durable", "async", "both"], default="both")
+    parser.add_argument("--engine", choices=[*ENGINE_NAMES, "both"], default="both")
     args = parser.parse_args()
     modes = ["durable", "async"] if args.log == "both" else [args.log]
-    asyncio.run(main(args.calls, modes))
+    engines: list[EngineName] = list(ENGINE_NAMES) if args.engine == "both" else [args.engine]
+    asyncio.run(main(args.calls, modes, engines))

@@ -289,6 +289,7 @@ class BundleManager:
             active.revision,
             extra={
                 "previous_revision": previous,
+                "engine": self._engine.name,
                 "source": str(self._source),
                 "manifest_revision": str(candidate.manifest.get("revision", "")),
                 "tests_passed": candidate.tests.passed,

@@ -1,8 +1,11 @@
-"""The policy engine interface and its Rego implementation (regopy, in-process).
+"""The policy engine interface and its default Rego implementation (regopy, in-process).
 
 The service depends only on :class:`PolicyEngine` (compile a bundle) and
 :class:`CompiledPolicy` (evaluate an input, run the bundle's tests), so another
-engine (an OPA sidecar over HTTP, regorus) can sit behind the same interface.
+engine can sit behind the same interface: :func:`create_engine` picks one by
+name, ``regopy`` (the default, below) or ``regorus`` (``regorus_engine.py``).
+Both must give the same decisions for the same bundle and input:
+``tests/unit/policy/test_conformance.py`` holds them to that.
 
 The engine's contract with the bundle is the *decision document* the entry
 point returns::
@@ -22,9 +25,9 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import regopy  # type: ignore[import-untyped]
 from regopy.rego_shared import rego_get_error  # type: ignore[import-untyped]
@@ -34,8 +37,11 @@ from maestro.services.policy.bundle import BundleFiles, BundleLoadError, TestSum
 DEFAULT_ENTRYPOINT = "data.maestro.authz.decision"
 MAX_FAILED_TESTS_LISTED = 50
 
+EngineName = Literal["regopy", "regorus"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("regopy", "regorus")
+
 _TESTED: dict[tuple[str, str], TestSummary] = {}
-"""Passing test results by (engine version, bundle revision): a memo."""
+"""Passing test results by (engine and its version, bundle revision): a memo."""
 _TESTED_LOCK = threading.Lock()
 _TESTED_SIZE = 64
 
@@ -104,14 +110,14 @@ class PolicyEngine(Protocol):
 def verdict_from_document(document: Any) -> Verdict:
     """Checks and converts a decision document; anything malformed is a denial."""
     if not isinstance(document, Mapping) or not isinstance(document.get("allow"), bool):
-        return _policy_error("the policy returned no decision document")
+        return policy_error("the policy returned no decision document")
     raw_reasons = document.get("reasons", [])
     if not isinstance(raw_reasons, Sequence) or isinstance(raw_reasons, str):
-        return _policy_error("the decision's reasons are not a list")
+        return policy_error("the decision's reasons are not a list")
     reasons: list[Reason] = []
     for raw in raw_reasons:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("code"), str):
-            return _policy_error("a reason of the decision has no code")
+            return policy_error("a reason of the decision has no code")
         reasons.append(
             Reason(str(raw["code"]), str(raw.get("message", "")), str(raw.get("rule", "")))
         )
@@ -136,14 +142,117 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _policy_error(message: str) -> Verdict:
+def policy_error(message: str) -> Verdict:
+    """A denial for a policy (or engine) failure: reason ``POLICY_ERROR``."""
     return Verdict(allow=False, reasons=(Reason("POLICY_ERROR", message),))
+
+
+def create_engine(name: EngineName, entrypoint: str = DEFAULT_ENTRYPOINT) -> PolicyEngine:
+    """The engine called ``name`` (``MAESTRO_POLICY_ENGINE``), deciding with ``entrypoint``."""
+    if name == "regopy":
+        return RegoEngine(entrypoint)
+    if name == "regorus":
+        # Imported on demand: a service on the default engine never loads it.
+        from maestro.services.policy.regorus_engine import RegorusEngine  # noqa: PLC0415
+
+        return RegorusEngine(entrypoint)
+    raise ValueError(f"unknown policy engine {name!r}; one of {', '.join(ENGINE_NAMES)}")
+
+
+# -- shared by the engines -------------------------------------------------------------
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_TEST_RULE = re.compile(r"^((?:todo_)?test_\w+)\b", re.MULTILINE)
+
+
+def package_of(source: str) -> str:
+    """The package a module declares ("" when none)."""
+    found = _PACKAGE.search(source)
+    return found.group(1) if found else ""
+
+
+def bundle_tests(bundle: BundleFiles) -> tuple[list[str], int]:
+    """The bundle's tests as rule paths without ``data.`` (``maestro.authz_test.
+    test_x``), in file order, and how many are skipped (``todo_test_*``)."""
+    tests: list[str] = []
+    skipped = 0
+    for source in bundle.test_modules.values():
+        package = package_of(source)
+        if not package:
+            continue
+        for name in dict.fromkeys(_TEST_RULE.findall(source)):
+            if name.startswith("todo_"):
+                skipped += 1
+            else:
+                tests.append(f"{package}.{name}")
+    return tests, skipped
+
+
+def memoised_tests(engine: str, revision: str, run: Callable[[], TestSummary]) -> TestSummary:
+    """``run()``, unless this engine (name and version) already passed this revision.
+
+    Test results are a function of the bundle's content and the engine: a
+    revision tested once in this process is not tested again (servers restarted
+    in one process, validate-only reloads of the same files). Failures are not
+    remembered.
+    """
+    key = (engine, revision)
+    with _TESTED_LOCK:
+        known = _TESTED.get(key)
+    if known is not None:
+        return known
+    summary = run()
+    if not summary.failed:
+        with _TESTED_LOCK:
+            _TESTED[key] = summary
+            while len(_TESTED) > _TESTED_SIZE:
+                _TESTED.pop(next(iter(_TESTED)))
+    return summary
+
+
+def tests_not_compiling(
+    exc: BundleLoadError, tests: Sequence[str], skipped: int, started: float, revision: str
+) -> BundleLoadError:
+    """The error for test modules that do not compile: every test failed."""
+    return BundleLoadError(
+        f"the bundle tests do not compile: {exc.message}",
+        revision=revision,
+        file=exc.file,
+        line=exc.line,
+        tests=TestSummary(
+            failed=len(tests),
+            skipped=skipped,
+            failed_tests=tuple(tests[:MAX_FAILED_TESTS_LISTED]),
+            duration_seconds=time.perf_counter() - started,
+        ),
+    )
+
+
+def tests_result(
+    tests: Sequence[str], failed: Sequence[str], skipped: int, started: float
+) -> TestSummary:
+    return TestSummary(
+        passed=len(tests) - len(failed),
+        failed=len(failed),
+        skipped=skipped,
+        failed_tests=tuple(failed[:MAX_FAILED_TESTS_LISTED]),
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+def check_probe(policy: CompiledPolicy, entrypoint: str, revision: str) -> None:
+    """Refuses a bundle whose entry point gives no decision document for ``{}``."""
+    probe = policy.evaluate({})
+    if any(r.code == "POLICY_ERROR" for r in probe.reasons):
+        raise BundleLoadError(
+            f"the entry point {entrypoint} does not return a decision document "
+            '({"allow": bool, "reasons": [...]}) for an empty input',
+            revision=revision,
+        )
 
 
 # -- regopy ---------------------------------------------------------------------------
 
-_PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
-_TEST_RULE = re.compile(r"^((?:todo_)?test_\w+)\b", re.MULTILINE)
 # rego-cpp errors: `(error 24:maestro/authz.rego|7184|60 (errormsg 18:Invalid collection)`
 # (length-prefixed strings; the location is a byte offset and a length).
 _ERROR_AT = re.compile(r"\(error \d+:(?P<file>[^|\s]+)\|(?P<offset>\d+)\|\d+")
@@ -223,9 +332,10 @@ class RegoPolicy:
     """A bundle compiled by rego-cpp: one interpreter and compiled plan for
     decisions, built from the policy modules only (tests excluded).
 
-    ``evaluate`` must not run concurrently with itself (the interpreter holds
-    the input); calls are serialised by a lock, which the event loop never
-    contends for in practice since evaluation runs on it.
+    Thread safety: any thread may call it. ``evaluate`` must not run
+    concurrently with itself (the interpreter holds the input); calls are
+    serialised by a lock, which the event loop never contends for in practice
+    since evaluation runs on it.
     """
 
     def __init__(self, bundle: BundleFiles, entrypoint: str) -> None:
@@ -237,15 +347,9 @@ class RegoPolicy:
             modules, self._data, bundle.revision, query=entrypoint
         )
         self._lock = threading.Lock()
-        packages = {_package(path, source) for path, source in modules.items()}
+        packages = {package_of(source) for source in modules.values()}
         self._modules = tuple(sorted(p for p in packages if p))
-        probe = self.evaluate({})
-        if any(r.code == "POLICY_ERROR" for r in probe.reasons):
-            raise BundleLoadError(
-                f"the entry point {entrypoint} does not return a decision document "
-                '({"allow": bool, "reasons": [...]}) for an empty input',
-                revision=bundle.revision,
-            )
+        check_probe(self, entrypoint, bundle.revision)
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -265,41 +369,19 @@ class RegoPolicy:
                 output = self._interpreter.query_bundle(self._compiled)
                 defined, value = _first_result(output)
             except (regopy.RegoError, ValueError) as exc:
-                return _policy_error(f"the policy failed to evaluate: {exc}")
+                return policy_error(f"the policy failed to evaluate: {exc}")
         if not defined:
-            return _policy_error(f"{self._entrypoint} is undefined for this input")
+            return policy_error(f"{self._entrypoint} is undefined for this input")
         return verdict_from_document(value)
 
     def run_tests(self) -> TestSummary:
-        # Test results are a function of the bundle's content and the engine:
-        # a revision tested once in this process is not tested again (servers
-        # restarted in one process, validate-only reloads of the same files).
-        key = (RegoEngine.version(), self._bundle.revision)
-        with _TESTED_LOCK:
-            known = _TESTED.get(key)
-        if known is not None:
-            return known
-        summary = self._run_tests()
-        if not summary.failed:
-            with _TESTED_LOCK:
-                _TESTED[key] = summary
-                while len(_TESTED) > _TESTED_SIZE:
-                    _TESTED.pop(next(iter(_TESTED)))
-        return summary
+        return memoised_tests(
+            f"regopy {RegoEngine.version()}", self._bundle.revision, self._run_tests
+        )
 
     def _run_tests(self) -> TestSummary:
         started = time.perf_counter()
-        tests: list[str] = []
-        skipped = 0
-        for path, source in self._bundle.test_modules.items():
-            package = _package(path, source)
-            if not package:
-                continue
-            for name in dict.fromkeys(_TEST_RULE.findall(source)):
-                if name.startswith("todo_"):
-                    skipped += 1
-                else:
-                    tests.append(f"{package}.{name}")
+        tests, skipped = bundle_tests(self._bundle)
         if not tests:
             return TestSummary(skipped=skipped, duration_seconds=time.perf_counter() - started)
         modules = {**self._bundle.modules, **self._bundle.test_modules}
@@ -313,18 +395,7 @@ class RegoPolicy:
                 entrypoints=[t.replace(".", "/") for t in tests],
             )
         except BundleLoadError as exc:
-            raise BundleLoadError(
-                f"the bundle tests do not compile: {exc.message}",
-                revision=self._bundle.revision,
-                file=exc.file,
-                line=exc.line,
-                tests=TestSummary(
-                    failed=len(tests),
-                    skipped=skipped,
-                    failed_tests=tuple(tests[:MAX_FAILED_TESTS_LISTED]),
-                    duration_seconds=time.perf_counter() - started,
-                ),
-            ) from exc
+            raise tests_not_compiling(exc, tests, skipped, started, self._bundle.revision) from exc
         for test in tests:
             try:
                 output = interpreter.query_bundle_entrypoint(compiled, test.replace(".", "/"))
@@ -333,18 +404,7 @@ class RegoPolicy:
                 defined, value = False, None
             if not (defined and value is True):
                 failed.append(test)
-        return TestSummary(
-            passed=len(tests) - len(failed),
-            failed=len(failed),
-            skipped=skipped,
-            failed_tests=tuple(failed[:MAX_FAILED_TESTS_LISTED]),
-            duration_seconds=time.perf_counter() - started,
-        )
-
-
-def _package(path: str, source: str) -> str:
-    found = _PACKAGE.search(source)
-    return found.group(1) if found else ""
+        return tests_result(tests, failed, skipped, started)
 
 
 class RegoEngine:

@@ -19,7 +19,7 @@ from maestro.runtime.server import GrpcServer, ServiceSpec
 from maestro.services.policy.bundles import BundleManager
 from maestro.services.policy.config import PolicySettings
 from maestro.services.policy.decision_log import DecisionLog
-from maestro.services.policy.engine import RegoEngine
+from maestro.services.policy.engine import create_engine
 from maestro.services.policy.listing import Listing
 from maestro.services.policy.metrics import PolicyMetrics
 from maestro.services.policy.service import PolicyService
@@ -68,7 +68,7 @@ async def create_server(
     metrics = PolicyMetrics(server.registry)
     bundles = BundleManager(
         settings.bundle_path,
-        RegoEngine(settings.decision_entrypoint),
+        create_engine(settings.engine, settings.decision_entrypoint),
         poll_seconds=settings.bundle_poll_seconds,
         on_reload=metrics.reloaded,
     )

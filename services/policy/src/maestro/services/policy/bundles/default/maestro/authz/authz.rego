@@ -1,4 +1,4 @@
-# Maestro's default authorization policy (Rego v1; runs on OPA and on rego-cpp).
+# Maestro's default authorization policy (Rego v1; runs on OPA, rego-cpp and regorus).
 #
 # Entry point: `data.maestro.authz.decision`, the decision for `input`:
 #
@@ -22,26 +22,72 @@ import data.maestro.config
 
 decision := decide(input)
 
-decide(inp) := verdict(facts(inp))
+# Fail closed on malformed questions: a check whose expression is undefined (a
+# number where a name belongs, a list for the labels) would otherwise read as
+# "no denial", so only a well-formed input is decided at all.
+decide(inp) := verdict(facts(inp)) if {
+	well_formed(inp)
+} else := {"allow": false, "reasons": public_reasons([invalid]), "appeal": appeal([invalid])} if {
+	invalid := denial(
+		"INPUT_INVALID",
+		"the question is malformed: principal, action and resource must have the documented shape and types",
+		"decide",
+		[],
+		"send a well-formed question (see the input document in README.md)",
+	)
+}
+
+# The input document's shape: strings where names go, a list of role names, a
+# map of string labels; absent members read as empty.
+well_formed(inp) if {
+	is_object(inp)
+	principal := object.get(inp, "principal", {})
+	resource := object.get(inp, "resource", {})
+	is_object(principal)
+	is_object(resource)
+	is_string(object.get(inp, "action", ""))
+	every key in ["tenant", "subject", "clearance", "purpose", "legal_basis", "reason_for_access"] {
+		is_string(object.get(principal, key, ""))
+	}
+	every key in ["type", "name", "tenant", "classification"] {
+		is_string(object.get(resource, key, ""))
+	}
+	roles := object.get(principal, "roles", [])
+	is_array(roles)
+	every role in roles {
+		is_string(role)
+	}
+	labels := object.get(resource, "labels", {})
+	is_object(labels)
+	every key, value in labels {
+		is_string(key)
+		is_string(value)
+	}
+}
 
 verdict(f) := {"allow": false, "reasons": public_reasons(denied), "appeal": appeal(denied)} if {
 	denied := denials(f)
 	count(denied) > 0
-} else := {"allow": true, "reasons": grants(f)}
+} else := {"allow": true, "reasons": grants(f)} if {
+	checks(f) # every check ran (defined), and none denied
+}
 
-# Every denial, in a stable order: identity, tenant, action, role, clearance,
-# purpose, legal basis, reason for access.
+# The eight checks in a stable order: identity, tenant, action, role,
+# clearance, purpose, legal basis, reason for access. Undefined when any is.
+checks(f) := [
+	identity_denials(f),
+	tenant_denials(f),
+	action_denials(f),
+	role_denials(f),
+	clearance_denials(f),
+	purpose_denials(f),
+	legal_basis_denials(f),
+	reason_for_access_denials(f),
+]
+
+# Every denial, in the order of the checks.
 denials(f) := [d |
-	some check in [
-		identity_denials(f),
-		tenant_denials(f),
-		action_denials(f),
-		role_denials(f),
-		clearance_denials(f),
-		purpose_denials(f),
-		legal_basis_denials(f),
-		reason_for_access_denials(f),
-	]
+	some check in checks(f)
 	some d in check
 ]
 
@@ -273,7 +319,13 @@ denial(code, message, rule, grantors, remedy) := {
 }
 
 # Denials nobody can lift: with one of these the appeal names no grantor.
-final_codes := {"TENANT_MISMATCH", "TENANT_REQUIRED", "SUBJECT_REQUIRED", "NO_MATCHING_RULE"}
+final_codes := {
+	"TENANT_MISMATCH",
+	"TENANT_REQUIRED",
+	"SUBJECT_REQUIRED",
+	"NO_MATCHING_RULE",
+	"INPUT_INVALID",
+}
 
 # Who can lift the denials and how. Denials only the caller can fix (a missing
 # purpose or reason) name no grantor; a final denial (another tenant, an unknown
@@ -288,7 +340,9 @@ appeal(denied) := {
 	grantors := {g | some d in scope; some g in d.grantors}
 }
 
-appeal_scope(denied) := [d | some d in denied; d.code in final_codes] if {
+# (The comprehension's variable is not the body's `d`: regorus refuses a head
+# comprehension that reuses a variable its rule body declares.)
+appeal_scope(denied) := [final | some final in denied; final.code in final_codes] if {
 	some d in denied
 	d.code in final_codes
 } else := denied

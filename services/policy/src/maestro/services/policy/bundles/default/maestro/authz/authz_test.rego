@@ -284,3 +284,35 @@ test_decisions_have_the_documented_shape if {
 		"instructions",
 	}
 }
+
+# -- malformed questions fail closed ------------------------------------------------
+
+invalid(inp) if {
+	d := authz.decide(inp)
+	not d.allow
+	codes(d) == ["INPUT_INVALID"]
+	d.appeal.grantable_by_roles == []
+}
+
+test_an_action_that_is_not_a_name_is_invalid if {
+	invalid(object.union(ask(["admin"], "workflow.read"), {"action": 5}))
+}
+
+test_roles_that_are_not_a_list_of_names_are_invalid if {
+	invalid(with_principal(ask(["admin"], "workflow.read"), {"roles": "admin"}))
+	invalid(with_principal(ask(["admin"], "workflow.read"), {"roles": [1]}))
+}
+
+test_a_classification_that_is_not_a_name_is_invalid if {
+	invalid(with_resource(ask(["admin"], "workflow.read"), {"classification": 3}))
+}
+
+test_labels_that_are_not_a_map_of_strings_are_invalid if {
+	invalid(with_resource(ask(["admin"], "workflow.read"), {"labels": ["pii"]}))
+	invalid(with_resource(ask(["admin"], "workflow.read"), {"labels": {"pii": true}}))
+}
+
+test_a_principal_that_is_not_an_object_is_invalid if {
+	invalid(object.union(ask(["admin"], "workflow.read"), {"principal": []}))
+	invalid(with_principal(ask(["admin"], "workflow.read"), {"subject": 7}))
+}
