@@ -26,6 +26,7 @@ Scenarios (figures are client-observed unless they say "journal"):
 
     .venv/bin/python bench/execution.py [--backend embedded|production|both] [--quick]
         [--out results.json] [--profile] [--keep-logs]
+        [--scenarios enqueue,e2e1,fanout,e2e2,kill] [--e2e-executions N]
 
 ``--profile`` samples each scheduler's Python stacks (5 ms of CPU time per
 sample) and prints where its CPU goes; it is for diagnosis, not measurement.
@@ -52,7 +53,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -374,22 +375,28 @@ class Service:
 
 # A sampling profiler for a service process (py-spy is not installed, and
 # cProfile loses track of SQLAlchemy's greenlets): every 5 ms of the process's
-# CPU time (ITIMER_PROF), the main thread's Python stack is counted; the counts
-# are written as collapsed stacks at exit. CPU burnt in other threads (grpc's
-# C core, aiosqlite's SQLite thread) is charged to whatever the main thread
-# runs when the signal lands, mostly its epoll wait. Frames run in SQLAlchemy's
-# greenlets do not show their Maestro callers.
+# CPU time (ITIMER_PROF), the Python stack of every thread that is not idle
+# (blocked in epoll, a lock or a queue) is counted, under its thread's name;
+# the counts are written as collapsed stacks at exit. A thread waiting for the
+# GIL counts where it waits, and CPU burnt in C threads (grpc's core) is
+# charged to whatever Python runs then, so read shares, not exact times.
 SAMPLER = """
-import atexit, collections, runpy, signal, sys
+import atexit, collections, runpy, signal, sys, threading
 out, module = sys.argv[1], sys.argv[2]
 sys.argv = [module]
 counts = collections.Counter()
+IDLE = ("selectors.py:select", "threading.py:wait", "thread.py:_worker", "queue.py:get")
 def sample(signum, frame):
-    stack = []
-    while frame is not None:
-        stack.append(frame.f_code.co_filename + ":" + frame.f_code.co_name)
-        frame = frame.f_back
-    counts[";".join(reversed(stack))] += 1
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, top in sys._current_frames().items():
+        stack = []
+        while top is not None:
+            stack.append(top.f_code.co_filename + ":" + top.f_code.co_name)
+            top = top.f_back
+        if not stack or stack[0].endswith(IDLE):
+            continue
+        name = names.get(ident, "?").split("_")[0].rstrip("0123456789-")
+        counts["thread " + name + ";" + ";".join(reversed(stack))] += 1
 def dump():
     signal.setitimer(signal.ITIMER_PROF, 0, 0)
     with open(out, "w") as f:
@@ -400,7 +407,6 @@ atexit.register(dump)
 runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 _GROUPS = (
-    ("(main thread in epoll: other threads' CPU)", "selectors.py:select"),
     ("sqlalchemy", "sqlalchemy"),
     ("psycopg", "psycopg"),
     ("aiosqlite/sqlite", "sqlite"),
@@ -417,7 +423,7 @@ _GROUPS = (
 )
 
 
-def print_profile(path: Path, label: str, top: int = 20) -> None:
+def print_profile(path: Path, label: str, top: int = 30) -> None:
     """Where a sampled process spent its CPU: own time by library, own time by
     function, and time inside each Maestro function (callees included)."""
     if not path.exists():
@@ -431,14 +437,17 @@ def print_profile(path: Path, label: str, top: int = 20) -> None:
     by_group: Counter[str] = Counter()
     by_self: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    by_thread: Counter[str] = Counter()
     for frames, n in stacks:
+        by_thread[frames[0]] += n
         leaf = frames[-1]
         by_group[next((g for g, key in _GROUPS if key in leaf), "other")] += n
         by_self[leaf.rsplit("/", 1)[-1]] += n
         for frame in {f for f in frames if "/maestro/" in f}:
             inclusive[frame.split("/maestro/", 1)[1]] += n
-    print(f"--- CPU profile of {label}: {total} samples of 5 ms ---")
+    print(f"--- CPU profile of {label}: {total} busy-thread samples ---")
     for title, table in (
+        ("by thread", by_thread),
         ("own time by library", by_group),
         ("own time by function", by_self),
         ("Maestro functions, callees included", inclusive),
@@ -1055,8 +1064,16 @@ async def worker_kill(rig: Rig, plan: Plan) -> dict[str, Any]:
     return result
 
 
+SCENARIOS = ("enqueue", "e2e1", "fanout", "e2e2", "kill")
+
+
 async def run_backend(
-    backend: str, plan: Plan, root: Path, *, profile: bool = False
+    backend: str,
+    plan: Plan,
+    root: Path,
+    *,
+    profile: bool = False,
+    scenarios: tuple[str, ...] = SCENARIOS,
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as servers:
         pg = redis = None
@@ -1064,17 +1081,23 @@ async def run_backend(
             pg = servers.enter_context(postgres_cluster(durable=True))
             redis = servers.enter_context(redis_instance())
         rig = Rig(backend, root, pg, redis, profile=profile)
+        result: dict[str, Any] = {}
         try:
             await rig.up()
-            print(f"[{backend}] enqueue", flush=True)
-            result: dict[str, Any] = {"enqueue": await enqueue(rig, plan)}
-            print(f"[{backend}] end-to-end", flush=True)
-            result["e2e_1"] = await e2e(rig, plan, executors=1)
-            print(f"[{backend}] fan-out", flush=True)
-            result["fanout"] = await fanout(rig, plan)
-            result["e2e_2"] = await e2e(rig, plan, executors=2)
-            print(f"[{backend}] worker kill", flush=True)
-            result["kill"] = await worker_kill(rig, plan)
+            if "enqueue" in scenarios:
+                print(f"[{backend}] enqueue", flush=True)
+                result["enqueue"] = await enqueue(rig, plan)
+            if "e2e1" in scenarios or "fanout" in scenarios:
+                print(f"[{backend}] end-to-end", flush=True)
+                result["e2e_1"] = await e2e(rig, plan, executors=1)
+            if "fanout" in scenarios:
+                print(f"[{backend}] fan-out", flush=True)
+                result["fanout"] = await fanout(rig, plan)
+            if "e2e2" in scenarios:
+                result["e2e_2"] = await e2e(rig, plan, executors=2)
+            if "kill" in scenarios:
+                print(f"[{backend}] worker kill", flush=True)
+                result["kill"] = await worker_kill(rig, plan)
             return result
         finally:
             rig.stop_all()
@@ -1092,7 +1115,12 @@ def verdict(value: float, target: float, *, lower_is_better: bool) -> str:
 
 
 def rows(result: dict[str, Any], backend: str) -> Iterator[tuple[str, str, str, str]]:
-    enq = result["enqueue"]
+    if "enqueue" in result:
+        yield from _enqueue_rows(result["enqueue"], backend)
+    yield from _run_rows(result)
+
+
+def _enqueue_rows(enq: dict[str, Any], backend: str) -> Iterator[tuple[str, str, str, str]]:
     for path in ("grpc", "rest"):
         lat = enq[f"{path}_fixed"]["latency_ms"]
         yield (
@@ -1114,7 +1142,11 @@ def rows(result: dict[str, Any], backend: str) -> Iterator[tuple[str, str, str, 
             if target
             else "",
         )
-    for key in ("e2e_1", "e2e_2"):
+
+
+def _run_rows(result: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    runs = [key for key in ("e2e_1", "e2e_2") if key in result]
+    for key in runs:
         run = result[key]
         yield (
             f"e2e, {run['executors']} executor(s) x{run['concurrency']}",
@@ -1123,14 +1155,15 @@ def rows(result: dict[str, Any], backend: str) -> Iterator[tuple[str, str, str, 
             ">= 250/s",
             verdict(run["per_s"], TARGETS["e2e_per_s"], lower_is_better=False),
         )
-    fan = result["fanout"]
-    yield (
-        f"fan-out x{fan['items']} + join (median of {fan['runs']})",
-        f"{fan['client_median_s']:.3f} s (journal {fan['journal_median_s']:.3f} s)",
-        "<= 0.25 s",
-        verdict(fan["client_median_s"], TARGETS["fanout_s"], lower_is_better=True),
-    )
-    for key in ("e2e_1", "e2e_2"):
+    if "fanout" in result:
+        fan = result["fanout"]
+        yield (
+            f"fan-out x{fan['items']} + join (median of {fan['runs']})",
+            f"{fan['client_median_s']:.3f} s (journal {fan['journal_median_s']:.3f} s)",
+            "<= 0.25 s",
+            verdict(fan["client_median_s"], TARGETS["fanout_s"], lower_is_better=True),
+        )
+    for key in runs:
         journal, executors = result[key]["journal"], result[key]["executors"]
         for gap, label in (
             ("dispatch_ms", "scheduled->started"),
@@ -1151,6 +1184,8 @@ def rows(result: dict[str, Any], backend: str) -> Iterator[tuple[str, str, str, 
                 "-",
                 "",
             )
+    if "kill" not in result:
+        return
     kill = result["kill"]
     yield (
         f"worker kill -> resume first/last ({kill['redelivered']} tasks)",
@@ -1167,12 +1202,13 @@ def print_report(backend: str, result: dict[str, Any]) -> None:
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     print("CPU (cores used, of the machine's):")
-    cpu_of = {
-        "enqueue grpc @200/s": result["enqueue"]["grpc_fixed"]["cpu_cores"],
-        "enqueue grpc ladder": result["enqueue"]["grpc_ladder"]["cpu_cores"],
-        "e2e 1 executor": result["e2e_1"]["cpu_cores"],
-        "e2e 2 executors": result["e2e_2"]["cpu_cores"],
-    }
+    cpu_of: dict[str, dict[str, float]] = {}
+    if "enqueue" in result:
+        cpu_of["enqueue grpc @200/s"] = result["enqueue"]["grpc_fixed"]["cpu_cores"]
+        cpu_of["enqueue grpc ladder"] = result["enqueue"]["grpc_ladder"]["cpu_cores"]
+    for key, label in (("e2e_1", "e2e 1 executor"), ("e2e_2", "e2e 2 executors")):
+        if key in result:
+            cpu_of[label] = result[key]["cpu_cores"]
     for label, cpu in cpu_of.items():
         used = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if v >= 0.01)
         print(f"  {label}: {used}")
@@ -1180,6 +1216,12 @@ def print_report(backend: str, result: dict[str, Any]) -> None:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     plan = QUICK if args.quick else Plan()
+    if args.e2e_executions:
+        plan = replace(plan, e2e_executions=args.e2e_executions)
+    scenarios = tuple(s for s in args.scenarios.split(",") if s)
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
     backends = ["embedded", "production"] if args.backend == "both" else [args.backend]
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "backends": {}}
     print(json.dumps(report["machine"]), flush=True)
@@ -1189,7 +1231,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             directory = root / backend
             directory.mkdir()
             report["backends"][backend] = await run_backend(
-                backend, plan, directory, profile=args.profile
+                backend, plan, directory, profile=args.profile, scenarios=scenarios
             )
     finally:
         if args.keep_logs:
@@ -1214,6 +1256,14 @@ if __name__ == "__main__":
         action="store_true",
         help="sample each scheduler's stacks and print where it spends its CPU "
         "(a diagnosis run; the sampling costs ~1-3 %%)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (fanout runs after e2e1)",
+    )
+    parser.add_argument(
+        "--e2e-executions", type=int, default=0, help="executions per e2e run (default: plan's)"
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the services' logs (prints where)"

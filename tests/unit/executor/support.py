@@ -25,7 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from maestro.runtime.errors import FailedPreconditionError, UnavailableError
+from maestro.runtime.errors import (
+    FailedPreconditionError,
+    InternalError,
+    MaestroError,
+    UnavailableError,
+)
 from maestro.scheduler.v1 import scheduler_service_pb2 as pb
 from maestro.scheduler.v1 import scheduler_service_pb2_grpc as pb_grpc
 from maestro.scheduler.v1 import task_pb2
@@ -109,7 +114,11 @@ class FakeTaskQueue(pb_grpc.TaskQueueServiceServicer):
     polls: list[PollCall] = field(default_factory=list)
     heartbeats: list[pb.HeartbeatTaskRequest] = field(default_factory=list)
     reports: list[Result] = field(default_factory=list)
-    """Every CompleteTask/FailTask call, including refused ones."""
+    """Every CompleteTask/FailTask call or ReportTasks report, including refused ones."""
+    batches: list[pb.ReportTasksRequest] = field(default_factory=list)
+    """Every ReportTasks call."""
+    broken_batches: int = 0
+    """How many more ReportTasks calls fail whole with INTERNAL (not retried)."""
     results: dict[str, Result] = field(default_factory=dict)
     """The first accepted result per task id."""
     leased: dict[str, task_pb2.StepTask] = field(default_factory=dict)
@@ -218,6 +227,31 @@ class FakeTaskQueue(pb_grpc.TaskQueueServiceServicer):
         self._check_lease(request.task_id)
         self.results.setdefault(request.task_id, request)
         return pb.FailTaskResponse(will_retry=not request.non_retryable)
+
+    async def ReportTasks(
+        self, request: pb.ReportTasksRequest, ctx: grpc.aio.ServicerContext
+    ) -> pb.ReportTasksResponse:
+        """Each report as its CompleteTask/FailTask, answered per report."""
+        self.batches.append(request)
+        self._maybe_unavailable("ReportTasks")
+        if self.broken_batches > 0:
+            self.broken_batches -= 1
+            raise InternalError("the batch broke")
+        response = pb.ReportTasksResponse()
+        for report in request.reports:
+            complete = report.WhichOneof("result") == "complete"
+            item = response.results.add(
+                task_id=report.complete.task_id if complete else report.fail.task_id
+            )
+            try:
+                if complete:
+                    await self.CompleteTask(report.complete, ctx)
+                else:
+                    item.fail.CopyFrom(await self.FailTask(report.fail, ctx))
+            except MaestroError as error:
+                item.code, item.reason, item.message = int(error.code), error.reason, error.message
+                item.metadata.update(error.metadata)
+        return response
 
 
 @dataclass

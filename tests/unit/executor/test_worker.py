@@ -203,3 +203,43 @@ async def test_handler_span_joins_the_execution_trace(
     (record,) = [r for r in caplog.records if r.getMessage() == finished]
     fields = ("execution", "step_id", "attempt", "task_id")
     assert [getattr(record, f) for f in fields] == ["executions/e1", "step-a", 1, task.task_id]
+
+
+async def test_results_ready_together_share_one_report_tasks_call(
+    scheduler: Scheduler, start_executor: StartExecutor
+) -> None:
+    await start_executor(concurrency=8, report_batch_window_seconds=0.05)
+    tasks = [make_task("echo", input={"n": i}) for i in range(6)]
+    scheduler.queue.stale.add(tasks[5].task_id)
+    scheduler.queue.add(*tasks)
+    for i, task in enumerate(tasks[:5]):
+        assert await scheduler.queue.completed(task.task_id) == {"n": i}
+    await eventually(lambda: len(scheduler.queue.reports) == 6)
+    assert sum(len(b.reports) for b in scheduler.queue.batches) == 6
+    assert len(scheduler.queue.batches) < 6  # batched, not one call each
+    await asyncio.sleep(0.2)
+    assert len(scheduler.queue.reports) == 6  # the stale one is dropped, not retried
+
+
+async def test_a_failed_report_tasks_call_falls_back_to_one_call_per_result(
+    scheduler: Scheduler, start_executor: StartExecutor
+) -> None:
+    await start_executor(concurrency=8, report_batch_window_seconds=0.05)
+    scheduler.queue.broken_batches = 100
+    tasks = [make_task("echo", input={"n": i}) for i in range(3)]
+    scheduler.queue.add(*tasks)
+    for i, task in enumerate(tasks):
+        assert await scheduler.queue.completed(task.task_id) == {"n": i}
+    assert scheduler.queue.batches  # tried first, failed whole
+    assert len(scheduler.queue.calls("CompleteTask")) == 3  # then one call each
+
+
+async def test_report_batch_max_one_reports_each_result_alone(
+    scheduler: Scheduler, start_executor: StartExecutor
+) -> None:
+    await start_executor(concurrency=8, report_batch_max=1)
+    tasks = [make_task("echo", input={"n": i}) for i in range(3)]
+    scheduler.queue.add(*tasks)
+    for task in tasks:
+        await scheduler.queue.completed(task.task_id)
+    assert scheduler.queue.batches == []

@@ -6,10 +6,14 @@ idempotent are retried by grpc on UNAVAILABLE, others are not.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
@@ -187,3 +191,48 @@ async def test_unimplemented_method_maps_to_unimplemented(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.FailTask(scheduler_pb.FailTaskRequest(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_lean_services_get_no_span_and_log_only_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    compiler, queue = FlakyCompiler(), FlakyTaskQueue()
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    spec = ServiceSpec(
+        name="test",
+        servicers=[
+            (compiler_grpc.add_CompilerServiceServicer_to_server, compiler),
+            (scheduler_grpc.add_TaskQueueServiceServicer_to_server, queue),
+        ],
+        service_names=[COMPILER.full_name, TASK_QUEUE.full_name],
+        lean=[TASK_QUEUE.full_name],
+    )
+    server = GrpcServer(spec, CompilerSettings(port=0, metrics_port=None), provider)
+    await server.start()
+    channel = open_channel(server.address, caller="test", services=[COMPILER, TASK_QUEUE])
+    try:
+        stub = scheduler_grpc.TaskQueueServiceStub(channel)
+        with caplog.at_level(logging.DEBUG, logger="maestro.rpc"):
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await stub.PollTasks(scheduler_pb.PollTasksRequest(), timeout=5)
+            await stub.PollTasks(scheduler_pb.PollTasksRequest(), timeout=5)
+            await CompilerClient(channel, timeout=5).digest_workflow(
+                compiler_pb.DigestWorkflowRequest()
+            )
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Lean: counted, the failure logged with its code, but no span and no
+    # record of the successful call.
+    registry = server.registry
+    assert handled(registry, TASK_QUEUE.full_name, "PollTasks", "UNAVAILABLE") == 1
+    assert handled(registry, TASK_QUEUE.full_name, "PollTasks", "OK") == 1
+    assert handled(registry, COMPILER.full_name, "DigestWorkflow", "OK") == 1
+    polls = [r for r in caplog.records if getattr(r, "grpc_method", "") == "PollTasks"]
+    assert [r.grpc_code for r in polls] == ["UNAVAILABLE"]  # type: ignore[attr-defined]
+    names = [span.name for span in spans.get_finished_spans()]
+    assert not [n for n in names if "TaskQueueService" in n], names
+    assert any("CompilerService/DigestWorkflow" in n for n in names), names

@@ -34,7 +34,15 @@ from maestro.executor.v1 import executor_service_pb2_grpc as executor_pb_grpc
 from maestro.registry.v1 import registry_service_pb2 as registry_pb
 from maestro.registry.v1 import registry_service_pb2_grpc as registry_pb_grpc
 from maestro.runtime import context
-from maestro.runtime.errors import MaestroError, NotFoundError
+from maestro.runtime.errors import (
+    ERROR_CLASSES,
+    REASON_CLASSES,
+    Code,
+    InternalError,
+    MaestroError,
+    NotFoundError,
+    known_reasons,
+)
 from maestro.runtime.status import from_rpc_error
 from maestro.runtime.tls import TlsFiles
 from maestro.scheduler.v1 import scheduler_service_pb2 as scheduler_pb
@@ -659,6 +667,36 @@ class TaskQueueClient(ServiceClient):
             self._stub.FailTask, request, timeout=timeout
         )
         return response
+
+    async def report_tasks(
+        self, request: scheduler_pb.ReportTasksRequest, *, timeout: float | None = None
+    ) -> scheduler_pb.ReportTasksResponse:
+        """Several Complete/Fail reports in one call; read each result with
+        :func:`report_error`."""
+        response: scheduler_pb.ReportTasksResponse = await self._unary(
+            self._stub.ReportTasks, request, timeout=timeout
+        )
+        return response
+
+
+_REASONS = known_reasons()
+
+
+def report_error(result: scheduler_pb.TaskReportResult) -> MaestroError | None:
+    """The typed error of one ReportTasks result (as CompleteTask/FailTask
+    would have raised it), or None when the report was accepted."""
+    if result.code == Code.OK:
+        return None
+    try:
+        code = Code(result.code)
+    except ValueError:
+        code = Code.UNKNOWN
+    cls = ERROR_CLASSES.get(code, InternalError)
+    reason = result.reason if result.reason in _REASONS else cls.default_reason
+    specific = REASON_CLASSES.get(reason)
+    if specific is not None and specific.code == code:
+        cls = specific
+    return cls(result.message or code.name, reason=reason, metadata=dict(result.metadata))
 
 
 class ExecutorAdminClient(ServiceClient):

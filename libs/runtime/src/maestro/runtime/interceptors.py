@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +41,30 @@ _QUIET_SERVICES = frozenset(
 _QUIET_WHEN_OK = frozenset({"maestro.scheduler.v1.TaskQueueService"})
 
 
+def is_lean(lean: frozenset[str], service: str, method: str) -> bool:
+    """Whether calls of ``service/method`` are served lean (see
+    ``ServiceSpec.lean``): the service or the method is listed."""
+    return bool(lean) and (service in lean or f"{service}/{method}" in lean)
+
+
+class UnlessLean(grpc.aio.ServerInterceptor):
+    """Runs ``inner`` (the OpenTelemetry interceptor) on every call except the
+    lean ones, which get no span: for them it is most of the runtime's cost."""
+
+    def __init__(self, inner: grpc.aio.ServerInterceptor, lean: frozenset[str]) -> None:
+        self._inner = inner
+        self._lean = lean
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if self._lean and is_lean(self._lean, *_split_method(handler_call_details.method)):
+            return await continuation(handler_call_details)
+        return await self._inner.intercept_service(continuation, handler_call_details)
+
+
 def _split_method(full_method: str) -> tuple[str, str]:
     _, _, rest = full_method.partition("/")
     service, _, method = rest.partition("/")
@@ -54,14 +78,16 @@ def _metadata_value(metadata: Any, key: str) -> str:
     return ""
 
 
-def _verified_caller(ctx: grpc.aio.ServicerContext, metadata: Any) -> str:
+def _verified_caller(ctx: grpc.aio.ServicerContext, metadata: Any, *, tls: bool = True) -> str:
     """The calling service proven by a client certificate, or "".
 
     Native TLS: the peer certificate's SPIFFE id, and then the header is not
     trusted (only a sidecar may set it). Plaintext behind Envoy: the XFCC header
-    Envoy sets after verifying the caller's certificate.
+    Envoy sets after verifying the caller's certificate. ``tls`` False (a
+    server with no TLS port) skips asking grpc for the auth context, which is
+    then never TLS and costs a few percent of a busy server's CPU.
     """
-    auth = ctx.auth_context() or {}
+    auth = (ctx.auth_context() or {}) if tls else {}
     if auth.get("transport_security_type") == [b"ssl"]:
         spiffe_ids = auth.get("peer_spiffe_id", ())
         return context.service_from_spiffe_id(spiffe_ids[0].decode()) if spiffe_ids else ""
@@ -72,11 +98,21 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     """Context, metrics, access log and error mapping for one server."""
 
     def __init__(
-        self, service: str, metrics: RpcMetrics, *, anonymous_as_local_admin: bool = False
+        self,
+        service: str,
+        metrics: RpcMetrics,
+        *,
+        anonymous_as_local_admin: bool = False,
+        lean: frozenset[str] = frozenset(),
+        tls: bool = True,
     ) -> None:
+        """``lean``: services and ``service/method``s served lean (see
+        ``ServiceSpec.lean``); ``tls``: whether the server has a TLS port."""
         self._service = service
         self._metrics = metrics
         self._local_admin = anonymous_as_local_admin
+        self._lean = lean
+        self._tls = tls
 
     async def intercept_service(
         self,
@@ -92,7 +128,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(
         self, handler: grpc.RpcMethodHandler, service: str, method: str
     ) -> grpc.RpcMethodHandler:
-        scope = self._scope
+        scope = self._lean_scope if is_lean(self._lean, service, method) else self._scope
         codec = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -125,7 +161,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_streaming(
         self, inner: Callable[..., Any], service: str, method: str, kind: str
     ) -> Callable[..., Any]:
-        scope = self._scope
+        scope = self._lean_scope if is_lean(self._lean, service, method) else self._scope
         if inspect.isasyncgenfunction(inner):
 
             async def generator(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -150,13 +186,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return replace(context.LOCAL_ADMIN, tenant=principal.tenant or "default")
         return principal
 
-    @asynccontextmanager
-    async def _scope(
-        self, ctx: grpc.aio.ServicerContext, service: str, method: str, kind: str
-    ) -> AsyncIterator[None]:
+    def _call_context(
+        self, ctx: grpc.aio.ServicerContext, service: str, method: str
+    ) -> context.CallContext:
         metadata = ctx.invocation_metadata()
-        verified = _verified_caller(ctx, metadata)
-        call = context.CallContext(
+        verified = _verified_caller(ctx, metadata, tls=self._tls)
+        return context.CallContext(
             request_id=_metadata_value(metadata, context.REQUEST_ID_KEY)
             or context.new_request_id(),
             principal=self._principal(metadata),
@@ -164,20 +199,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             caller_verified=bool(verified),
             method=f"{service}/{method}",
         )
+
+    def _scope(
+        self, ctx: grpc.aio.ServicerContext, service: str, method: str, kind: str
+    ) -> AbstractAsyncContextManager[None]:
+        call = self._call_context(ctx, service, method)
         labels = {"grpc_service": service, "grpc_method": method, "grpc_type": kind}
         self._metrics.started.labels(**labels).inc()
         in_flight = self._metrics.in_flight.labels(**labels)
         in_flight.inc()
         started = time.perf_counter()
-        recorded = False
 
         def finish(code: Code) -> None:
-            # Recorded before an abort sends the status, so a client that saw
-            # the status also sees it counted (metrics and access log).
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
             elapsed = time.perf_counter() - started
             in_flight.dec()
             self._metrics.handled.labels(**labels, grpc_code=code.name).inc()
@@ -198,6 +231,57 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                     "duration_ms": round(elapsed * 1000, 3),
                 },
             )
+
+        return self._guard(ctx, call, service, method, finish)
+
+    def _lean_scope(
+        self, ctx: grpc.aio.ServicerContext, service: str, method: str, kind: str
+    ) -> AbstractAsyncContextManager[None]:
+        """``_scope`` without the latency histogram, in-flight gauge and
+        started counter, and with an access-log record only for failures."""
+        call = self._call_context(ctx, service, method)
+        started = time.perf_counter()
+
+        def finish(code: Code) -> None:
+            self._metrics.handled.labels(service, method, kind, code.name).inc()
+            if code != Code.OK:
+                log.info(
+                    "rpc %s/%s %s",
+                    service,
+                    method,
+                    code.name,
+                    extra={
+                        "grpc_service": service,
+                        "grpc_method": method,
+                        "grpc_code": code.name,
+                        "caller_verified": call.caller_verified,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
+
+        return self._guard(ctx, call, service, method, finish)
+
+    @asynccontextmanager
+    async def _guard(
+        self,
+        ctx: grpc.aio.ServicerContext,
+        call: context.CallContext,
+        service: str,
+        method: str,
+        record: Callable[[Code], None],
+    ) -> AsyncIterator[None]:
+        """Binds the call context and maps errors once; ``record`` sees the
+        call's code exactly once."""
+        recorded = False
+
+        def finish(code: Code) -> None:
+            # Recorded before an abort sends the status, so a client that saw
+            # the status also sees it counted (metrics and access log).
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            record(code)
 
         async def fail(error: MaestroError) -> None:
             finish(error.code)

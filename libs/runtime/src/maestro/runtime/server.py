@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from maestro.runtime.health import Check, Readiness
-from maestro.runtime.interceptors import ServerInterceptor
+from maestro.runtime.interceptors import ServerInterceptor, UnlessLean
 from maestro.runtime.logs import configure_logging
 from maestro.runtime.metrics import MetricsServer, RpcMetrics
 from maestro.runtime.settings import ServiceSettings
@@ -46,6 +46,14 @@ class ServiceSpec:
             e.g. ``maestro.registry.v1.RegistryService``.
         checks: named readiness checks; health is SERVING only while all pass.
         on_stop: async hooks run after the server stopped (close stores, channels).
+        lean: full gRPC service names (``maestro.scheduler.v1.TaskQueueService``)
+            or methods (``<service>/<method>``) served lean: no trace span, no
+            in-flight gauge or latency histogram, and an access-log record only
+            when the call fails; each call is still counted
+            (``grpc_server_handled_total``), runs with its call context and has
+            its errors mapped and logged as everywhere else. For high-rate
+            machine-to-machine protocols whose every effect is recorded anyway
+            (the worker protocol: polls, heartbeats, reports).
     """
 
     name: str
@@ -53,6 +61,7 @@ class ServiceSpec:
     service_names: Sequence[str]
     checks: Mapping[str, Check] = field(default_factory=dict)
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    lean: Collection[str] = ()
 
 
 class Server(Protocol):
@@ -87,13 +96,16 @@ class GrpcServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
+        lean = frozenset(spec.lean)
         self.server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(tracer_provider=self.tracer_provider),
+                UnlessLean(aio_server_interceptor(tracer_provider=self.tracer_provider), lean),
                 ServerInterceptor(
                     spec.name,
                     self.metrics,
                     anonymous_as_local_admin=settings.anonymous_as_local_admin,
+                    lean=lean,
+                    tls=settings.tls_files() is not None,
                 ),
             ],
             options=options,

@@ -702,6 +702,11 @@ class TaskQueueServiceStub:
                 request_serializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskRequest.SerializeToString,
                 response_deserializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskResponse.FromString,
                 _registered_method=True)
+        self.ReportTasks = channel.unary_unary(
+                '/maestro.scheduler.v1.TaskQueueService/ReportTasks',
+                request_serializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksRequest.SerializeToString,
+                response_deserializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskQueueServiceServicer:
@@ -773,6 +778,25 @@ class TaskQueueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportTasks(self, request, context):
+        """Reports the results of several attempts in one call: each report is a
+        CompleteTask or a FailTask with exactly its semantics (validation, lease
+        checks, idempotent repeats), answered on its own in `results`. The
+        accepted reports are journaled and committed together before the
+        response, so one call costs the scheduler about one transaction. A
+        report's own error never fails the call or the other reports; a worker
+        retries only the reports whose result carries a transient code
+        (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED). Idempotent like the
+        single reports: a repeat of the whole call answers every report as its
+        repeat would.
+
+        Errors of the call itself: INVALID_ARGUMENT/INVALID_ARGUMENT (no reports,
+        more than 100, a report with neither result, or the same task_id twice).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskQueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -795,6 +819,11 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     servicer.FailTask,
                     request_deserializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskRequest.FromString,
                     response_serializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskResponse.SerializeToString,
+            ),
+            'ReportTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTasks,
+                    request_deserializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksRequest.FromString,
+                    response_serializer=maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -915,6 +944,33 @@ class TaskQueueService:
             '/maestro.scheduler.v1.TaskQueueService/FailTask',
             maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskRequest.SerializeToString,
             maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.FailTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maestro.scheduler.v1.TaskQueueService/ReportTasks',
+            maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksRequest.SerializeToString,
+            maestro_dot_scheduler_dot_v1_dot_scheduler__service__pb2.ReportTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

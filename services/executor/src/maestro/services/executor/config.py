@@ -64,6 +64,20 @@ class ExecutorSettings(ServiceSettings):
         "unavailable before the result is dropped (the lease then expires and the task "
         "is delivered again).",
     )
+    report_batch_max: int = Field(
+        64,
+        ge=1,
+        le=100,
+        description="Most results sent in one ReportTasks call; 1 reports each result "
+        "with its own CompleteTask/FailTask.",
+    )
+    report_batch_window_seconds: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description="How long a finished task's result waits for others to share its "
+        "ReportTasks call (it goes at once when `report_batch_max` results wait).",
+    )
     http_timeout_seconds: float = Field(
         30.0,
         gt=0,

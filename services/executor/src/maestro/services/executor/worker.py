@@ -48,7 +48,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from maestro.runtime import context
-from maestro.runtime.clients import TaskQueueClient
+from maestro.runtime.clients import TaskQueueClient, report_error
 from maestro.runtime.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -56,6 +56,7 @@ from maestro.runtime.errors import (
     MaestroError,
     ResourceExhaustedError,
     UnavailableError,
+    UnimplementedError,
 )
 from maestro.scheduler.v1 import scheduler_service_pb2 as pb
 from maestro.scheduler.v1 import task_pb2
@@ -383,6 +384,118 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+class Reporter:
+    """Sends results to the scheduler, batched: a result waits up to
+    ``window`` seconds (or until ``max_items`` wait) for others, then all go in
+    one ReportTasks call, which the scheduler commits as one transaction.
+
+    Each result is answered on its own, raising exactly what CompleteTask or
+    FailTask would raise. When the batch call itself fails (the scheduler is
+    unreachable, or too old to know ReportTasks), every result of the batch
+    falls back to its own CompleteTask/FailTask call.
+    """
+
+    def __init__(self, client: TaskQueueClient, *, max_items: int, window: float) -> None:
+        self._client = client
+        self._max = max_items
+        self._window = window
+        self._batching = max_items > 1
+        self._pending: list[tuple[pb.TaskReport, asyncio.Future[pb.FailTaskResponse]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def complete(self, request: pb.CompleteTaskRequest) -> None:
+        """CompleteTask, possibly batched."""
+        if not self._batching:
+            await self._client.complete_task(request)
+            return
+        await self._enqueue(pb.TaskReport(complete=request))
+
+    async def fail(self, request: pb.FailTaskRequest) -> pb.FailTaskResponse:
+        """FailTask, possibly batched."""
+        if not self._batching:
+            return await self._client.fail_task(request)
+        return await self._enqueue(pb.TaskReport(fail=request))
+
+    def close(self) -> None:
+        """Cancels what has not been sent (those results are then unreported)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, future in self._pending:
+            future.cancel()
+        self._pending = []
+        for task in self._sending:
+            task.cancel()
+
+    async def _enqueue(self, report: pb.TaskReport) -> pb.FailTaskResponse:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[pb.FailTaskResponse] = loop.create_future()
+        self._pending.append((report, future))
+        if len(self._pending) >= self._max:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._window, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.create_task(self._send(batch), name="report tasks")
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, batch: list[tuple[pb.TaskReport, asyncio.Future[pb.FailTaskResponse]]]
+    ) -> None:
+        if len(batch) > 1 and self._batching:
+            try:
+                response = await self._client.report_tasks(
+                    pb.ReportTasksRequest(reports=[report for report, _ in batch])
+                )
+            except UnimplementedError:
+                log.info("the scheduler has no ReportTasks; reporting results one by one")
+                self._batching = False
+            except MaestroError as exc:
+                log.debug("ReportTasks failed (%s); reporting its results one by one", exc)
+            else:
+                if len(response.results) == len(batch):
+                    for (_, future), result in zip(batch, response.results, strict=True):
+                        if future.done():
+                            continue
+                        error = report_error(result)
+                        if error is None:
+                            future.set_result(result.fail)
+                        else:
+                            future.set_exception(error)
+                    return
+                log.warning(
+                    "ReportTasks answered %d results for %d reports",
+                    len(response.results),
+                    len(batch),
+                )
+        await asyncio.gather(*(self._single(report, future) for report, future in batch))
+
+    async def _single(
+        self, report: pb.TaskReport, future: asyncio.Future[pb.FailTaskResponse]
+    ) -> None:
+        try:
+            if report.WhichOneof("result") == "complete":
+                await self._client.complete_task(report.complete)
+                response = pb.FailTaskResponse()
+            else:
+                response = await self._client.fail_task(report.fail)
+        except Exception as exc:  # the caller's retry loop decides
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(response)
+
+
 class Worker:
     """Polls ``settings.task_queues`` and runs the leased tasks' handlers."""
 
@@ -408,6 +521,11 @@ class Worker:
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("maestro.services.executor")
         self._slots = Slots(settings.concurrency)
+        self._reporter = Reporter(
+            client,
+            max_items=settings.report_batch_max,
+            window=settings.report_batch_window_seconds,
+        )
         self._share = min(MAX_POLL_TASKS, math.ceil(settings.concurrency / len(self.task_queues)))
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._polling: set[str] = set()
@@ -491,6 +609,7 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
         for handler_task in self._left_behind:
             handler_task.cancel()
+        self._reporter.close()
 
     def _halt_polling(self) -> None:
         """No new PollTasks call starts; idle poll loops end now, busy ones after
@@ -874,7 +993,7 @@ class Worker:
         request = pb.CompleteTaskRequest(
             task_id=run.task.task_id, lease_id=run.task.lease_id, output=output
         )
-        report = await self._report(run, "CompleteTask", self._client.complete_task, request)
+        report = await self._report(run, "CompleteTask", self._reporter.complete, request)
         if report is _Report.ACCEPTED:
             return Outcome.SUCCEEDED
         if report is _Report.REFUSED and isinstance(run.refusal, InvalidArgumentError):
@@ -904,7 +1023,7 @@ class Worker:
             failure.code,
             extra=run.extra(code=failure.code, non_retryable=failure.non_retryable),
         )
-        report = await self._report(run, "FailTask", self._client.fail_task, request)
+        report = await self._report(run, "FailTask", self._reporter.fail, request)
         if report is _Report.ACCEPTED:
             return failure.outcome
         return self._unreported(report)

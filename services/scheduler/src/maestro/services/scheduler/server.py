@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -25,9 +26,10 @@ from maestro.services.scheduler.service import Scheduler
 from maestro.services.scheduler.servicer import SchedulerServicer, TaskQueueServicer
 from maestro.services.scheduler.store import Store
 
+TASK_QUEUE_SERVICE = scheduler_service_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name
 SERVICE_NAMES = (
     scheduler_service_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name,
-    scheduler_service_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name,
+    TASK_QUEUE_SERVICE,
 )
 
 
@@ -50,6 +52,7 @@ async def create_server(
     settings: SchedulerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a scheduler server; ``server.port`` is the bound port."""
+    sys.setswitchinterval(settings.gil_switch_interval_seconds)
     url = db.database_url(settings.database_url, settings.data_dir, "scheduler")
     engine = db.create_engine(url)
     store = Store(engine, db.create_sync_engine(url), receipts=bool(settings.signer_address))
@@ -63,6 +66,8 @@ async def create_server(
         servicers=[],
         service_names=SERVICE_NAMES,
         checks={"database": db.pinger(engine)},
+        # The worker protocol: thousands of calls a second, each journaled.
+        lean=(TASK_QUEUE_SERVICE,),
     )
     server = GrpcServer(spec, settings, tracer_provider)
     channel = open_channel(

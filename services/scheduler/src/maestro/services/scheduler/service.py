@@ -33,6 +33,7 @@ from maestro.runtime.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     FieldViolation,
+    InternalError,
     InvalidArgumentError,
     MaestroError,
     NotFoundError,
@@ -167,6 +168,9 @@ def _stale(task_id: str, why: str) -> FailedPreconditionError:
 
 
 _MAX_BATCH = 256
+_MAX_REPORTS = 100
+_ACTIVE_ATTEMPT = frozenset({A.ATTEMPT_STATE_SCHEDULED, A.ATTEMPT_STATE_RUNNING})
+"""Reports per ReportTasks call."""
 _ControlRequest = (
     pb.CancelExecutionRequest | pb.RetryExecutionRequest | pb.CompensateExecutionRequest
 )
@@ -183,6 +187,45 @@ class _Job:
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+def _no_change(txn: Txn, unit: Unit, attempt: AttemptRow) -> None:
+    raise AssertionError("a report without its change")
+
+
+@dataclass(eq=False)
+class _ReportCall:
+    """One CompleteTask/FailTask report, checked, and what its transaction found."""
+
+    task_id: str
+    lease_id: str
+    accepted_state: int
+    """The attempt's state once this report was accepted (repeats match it)."""
+    change: Callable[[Txn, Unit, AttemptRow], None] = _no_change
+    """The transition, on the locked unit and its current attempt."""
+    execution_id: str = ""
+    inactive: bool = False
+    """The attempt had already ended: a repeat, or stale."""
+    outcome: FailOutcome = field(default_factory=lambda: FailOutcome(False, None))
+    queue: str = ""
+    ref: str = ""
+    """Task queue and dispatch handle of the ended attempt, settled after commit."""
+
+    def __post_init__(self) -> None:
+        self.execution_id = self.task_id.split("/", 1)[0]
+
+
+def _fail_response(outcome: FailOutcome) -> pb.FailTaskResponse:
+    return pb.FailTaskResponse(
+        will_retry=outcome.will_retry,
+        next_attempt_time=views.timestamp(outcome.next_attempt_time),
+    )
+
+
+def _internal(error: BaseException) -> MaestroError:
+    """A report's unexpected error as its caller sees it (no internals)."""
+    log.error("report failed", exc_info=error)
+    return InternalError("internal error; see server logs for the request id")
 
 
 @dataclass
@@ -272,12 +315,26 @@ class Scheduler:
         ``MaestroError`` before touching anything fails alone; any other
         error fails the batch, whose changes are then retried one by one.
         """
+        result: R = await self._submit(
+            execution_ids, change, skip_locked=skip_locked, must_exist=must_exist
+        )
+        return result
+
+    def _submit(
+        self,
+        execution_ids: Iterable[str],
+        change: Callable[[Txn], Any],
+        *,
+        skip_locked: bool = False,
+        must_exist: bool = False,
+    ) -> asyncio.Future[Any]:
+        """Queues ``change`` for the next group commit (see :meth:`_transact`);
+        changes submitted without an ``await`` in between share one commit."""
         job = _Job(sorted(set(execution_ids)), change, skip_locked, must_exist)
         self._jobs.append(job)
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._run_jobs(), name="scheduler-group-commit")
-        result: R = await job.future
-        return result
+        return job.future
 
     async def _run_jobs(self) -> None:
         while self._jobs:
@@ -884,6 +941,72 @@ class Scheduler:
         )
 
     async def complete_task(self, request: pb.CompleteTaskRequest) -> None:
+        """CompleteTask: one report (see :meth:`_report_all`)."""
+        result = (await self._report_all([self._completion(request)]))[0]
+        if isinstance(result, BaseException):
+            raise result
+
+    async def fail_task(self, request: pb.FailTaskRequest) -> pb.FailTaskResponse:
+        """FailTask: one report (see :meth:`_report_all`)."""
+        result = (await self._report_all([self._failure(request)]))[0]
+        if isinstance(result, BaseException):
+            raise result
+        return _fail_response(result)
+
+    async def report_tasks(self, request: pb.ReportTasksRequest) -> pb.ReportTasksResponse:
+        """ReportTasks: each report exactly a CompleteTask or FailTask,
+        answered on its own, all submitted to the same group commit."""
+        reports = request.reports
+        if not 1 <= len(reports) <= _MAX_REPORTS:
+            raise InvalidArgumentError(
+                f"reports must hold 1-{_MAX_REPORTS} reports",
+                field_violations=[FieldViolation("reports", f"1-{_MAX_REPORTS} reports")],
+            )
+        calls: list[_ReportCall | MaestroError] = []
+        seen: set[str] = set()
+        for index, report in enumerate(reports):
+            kind = report.WhichOneof("result")
+            if kind is None:
+                raise InvalidArgumentError(
+                    f"reports[{index}] has neither complete nor fail",
+                    field_violations=[FieldViolation(f"reports[{index}]", "complete or fail")],
+                )
+            task_id = report.complete.task_id if kind == "complete" else report.fail.task_id
+            if task_id in seen:
+                raise InvalidArgumentError(
+                    f"reports[{index}] repeats task_id {task_id!r}",
+                    field_violations=[FieldViolation(f"reports[{index}]", "task_id repeated")],
+                )
+            seen.add(task_id)
+            try:
+                calls.append(
+                    self._completion(report.complete)
+                    if kind == "complete"
+                    else self._failure(report.fail)
+                )
+            except MaestroError as invalid:  # this report's own validation
+                calls.append(invalid)
+        valid = [c for c in calls if isinstance(c, _ReportCall)]
+        outcomes = iter(await self._report_all(valid))
+        response = pb.ReportTasksResponse()
+        for report, call in zip(reports, calls, strict=True):
+            kind = report.WhichOneof("result")
+            item = response.results.add(
+                task_id=report.complete.task_id if kind == "complete" else report.fail.task_id
+            )
+            result = call if isinstance(call, MaestroError) else next(outcomes)
+            if isinstance(result, BaseException):
+                refused = result if isinstance(result, MaestroError) else _internal(result)
+                item.code = int(refused.code)
+                item.reason = refused.reason
+                item.message = refused.message
+                item.metadata.update(refused.metadata)
+            elif kind == "fail":
+                item.fail.CopyFrom(_fail_response(result))
+        return response
+
+    def _completion(self, request: pb.CompleteTaskRequest) -> _ReportCall:
+        """Checks a CompleteTask report; the transition it will make."""
         _require_task(request.task_id, request.lease_id)
         output = json_format.MessageToDict(request.output) if request.HasField("output") else {}
         if request.output.ByteSize() > MAX_OUTPUT_BYTES:
@@ -891,26 +1014,17 @@ class Scheduler:
                 "output is larger than 4 MiB",
                 field_violations=[FieldViolation("output", "at most 4 MiB serialized")],
             )
-        execution_id = request.task_id.split("/", 1)[0]
-        refs: list[tuple[str, str]] = []
+        call = _ReportCall(request.task_id, request.lease_id, A.ATTEMPT_STATE_SUCCEEDED)
 
-        def change(txn: Txn) -> None:
-            unit = txn.units.get(execution_id)
-            attempt = self._current_attempt(unit, request.task_id, request.lease_id)
-            if attempt is None:
-                return  # an accepted repeat
-            assert unit is not None
-            self.engine.completed(unit, txn.plans[execution_id], attempt, output, now())
-            refs.append((attempt.task_queue, attempt.dispatch_ref))
+        def change(txn: Txn, unit: Unit, attempt: AttemptRow) -> None:
+            self.engine.completed(unit, txn.plans[call.execution_id], attempt, output, now())
             self.metrics.attempt_finished(attempt, "succeeded")
 
-        await self._report(
-            execution_id, request.task_id, request.lease_id, change, A.ATTEMPT_STATE_SUCCEEDED
-        )
-        for queue, ref in refs:
-            await self.dispatch.settled(queue, [ref])
+        call.change = change
+        return call
 
-    async def fail_task(self, request: pb.FailTaskRequest) -> pb.FailTaskResponse:
+    def _failure(self, request: pb.FailTaskRequest) -> _ReportCall:
+        """Checks a FailTask report; the transition it will make."""
         _require_task(request.task_id, request.lease_id)
         if not request.code:
             raise InvalidArgumentError(
@@ -923,30 +1037,16 @@ class Scheduler:
         }
         if request.HasField("details"):
             error["details"] = json_format.MessageToDict(request.details)
-        execution_id = request.task_id.split("/", 1)[0]
-        outcome: list[FailOutcome] = []
-        refs: list[tuple[str, str]] = []
+        call = _ReportCall(request.task_id, request.lease_id, A.ATTEMPT_STATE_FAILED)
 
-        def change(txn: Txn) -> None:
-            unit = txn.units.get(execution_id)
-            attempt = self._current_attempt(unit, request.task_id, request.lease_id)
-            if attempt is None:
-                return
-            assert unit is not None
-            outcome.append(self.engine.failed(unit, txn.plans[execution_id], attempt, error, now()))
-            refs.append((attempt.task_queue, attempt.dispatch_ref))
+        def change(txn: Txn, unit: Unit, attempt: AttemptRow) -> None:
+            call.outcome = self.engine.failed(
+                unit, txn.plans[call.execution_id], attempt, error, now()
+            )
             self.metrics.attempt_finished(attempt, "failed")
 
-        repeat = await self._report(
-            execution_id, request.task_id, request.lease_id, change, A.ATTEMPT_STATE_FAILED
-        )
-        for queue, ref in refs:
-            await self.dispatch.settled(queue, [ref])
-        result = outcome[0] if outcome else repeat or FailOutcome(False, None)
-        return pb.FailTaskResponse(
-            will_retry=result.will_retry,
-            next_attempt_time=views.timestamp(result.next_attempt_time),
-        )
+        call.change = change
+        return call
 
     @staticmethod
     def _current_attempt(unit: Unit | None, task_id: str, lease_id: str) -> AttemptRow | None:
@@ -954,44 +1054,73 @@ class Scheduler:
             raise _stale(task_id, "unknown task")
         attempt = unit.attempts.get(task_id)
         if attempt is None:
-            return None  # not active: _report decides between repeat and stale
+            return None  # not active: _report_all decides between repeat and stale
         if attempt.state != A.ATTEMPT_STATE_RUNNING or attempt.lease_id != lease_id:
             raise _stale(task_id, "the lease was superseded by another delivery")
         if attempt.deadline is not None and attempt.deadline < now():
             raise _stale(task_id, "the attempt passed its deadline")
         return attempt
 
-    async def _report(
-        self,
-        execution_id: str,
-        task_id: str,
-        lease_id: str,
-        change: Callable[[Txn], None],
-        accepted_state: int,
-    ) -> FailOutcome | None:
-        """Runs a Complete/Fail transition; an inactive attempt is either an
-        accepted repeat (same lease, same outcome: returns its FailOutcome) or
-        stale."""
-        if not _EXECUTION_ID.match(execution_id):
-            raise _stale(task_id, "unknown task")
-        inactive: list[bool] = []
+    async def _report_all(self, calls: Sequence[_ReportCall]) -> list[FailOutcome | BaseException]:
+        """Runs Complete/Fail transitions, all submitted to the same group
+        commit; per call its outcome or its error. The one code path of
+        CompleteTask, FailTask and ReportTasks.
 
+        An attempt that is no longer active is either an accepted repeat (same
+        lease, same outcome: the FailOutcome it had) or stale."""
+        pending: list[asyncio.Future[Any] | None] = []
+        for call in calls:
+            if not _EXECUTION_ID.match(call.execution_id):
+                pending.append(None)
+                continue
+            pending.append(self._submit([call.execution_id], self._guarded(call)))
+        results: list[FailOutcome | BaseException] = []
+        settle: dict[str, list[str]] = defaultdict(list)
+        for call, future in zip(calls, pending, strict=True):
+            try:
+                if future is None:
+                    raise _stale(call.task_id, "unknown task")
+                await future
+                if call.inactive:
+                    results.append(await self._repeat(call))
+                    continue
+                settle[call.queue].append(call.ref)
+                results.append(call.outcome)
+            except Exception as error:  # answered per report
+                results.append(error)
+        for queue, refs in settle.items():
+            await self.dispatch.settled(queue, refs)
+        return results
+
+    def _guarded(self, call: _ReportCall) -> Callable[[Txn], None]:
         def guarded(txn: Txn) -> None:
-            unit = txn.units.get(execution_id)
-            if unit is not None and task_id not in unit.attempts:
-                inactive.append(True)
+            call.inactive = False  # a batch that failed is retried job by job
+            unit = txn.units.get(call.execution_id)
+            ended = unit is not None and (
+                call.task_id not in unit.attempts
+                # ended earlier in this same group commit (a concurrent repeat)
+                or unit.attempts[call.task_id].state not in _ACTIVE_ATTEMPT
+            )
+            if ended:
+                call.inactive = True
                 return
-            change(txn)
+            attempt = self._current_attempt(unit, call.task_id, call.lease_id)
+            assert unit is not None and attempt is not None
+            call.change(txn, unit, attempt)
+            call.queue, call.ref = attempt.task_queue, attempt.dispatch_ref
 
-        await self._transact([execution_id], guarded)
-        if not inactive:
-            return None
+        return guarded
+
+    async def _repeat(self, call: _ReportCall) -> FailOutcome:
+        """The answer to a report of an attempt that already ended: its first
+        outcome if this is a repeat of the accepted report, else LEASE_STALE."""
+        task_id = call.task_id
         rows = await self.store.query(lambda conn: self.store.attempt_rows(conn, [task_id]))
         row = rows[0] if rows else None
         if row is None:
             raise _stale(task_id, "unknown task")
-        if row.lease_id == lease_id and row.state == accepted_state:
-            steps, _ = await self.store.get_timeline(execution_id)
+        if row.lease_id == call.lease_id and row.state == call.accepted_state:
+            steps, _ = await self.store.get_timeline(call.execution_id)
             step = next((s for s in steps if s.step_id == row.step_id), None)
             if step is not None and step.attempt_count > row.attempt and step.next_attempt_time:
                 return FailOutcome(True, step.next_attempt_time)

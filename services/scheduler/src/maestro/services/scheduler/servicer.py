@@ -114,3 +114,8 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
         self, request: pb.FailTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.FailTaskResponse:
         return await self._scheduler.fail_task(request)
+
+    async def ReportTasks(
+        self, request: pb.ReportTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportTasksResponse:
+        return await self._scheduler.report_tasks(request)
