@@ -17,7 +17,11 @@ Scenarios, all bounded in count and time:
    (concurrent appends share one commit).
 3. proofs: C concurrent clients alternating GetInclusionProof (random leaf,
    latest size) and GetConsistencyProof (random older size); proofs/s.
-4. in-process: MerkleTree appends/s and inclusion + consistency proofs/s at
+4. sign-in-process, per backend: the same closed loop as sign-latency on the
+   signer's domain (``Signer.sign_receipt``, no gRPC, no second process) over
+   a database of its own, with the statements one append sends (SQLAlchemy
+   cursor executions; BEGIN/COMMIT excluded): the store's share of 1.
+5. in-process: MerkleTree appends/s and inclusion + consistency proofs/s at
    100k leaves; offline ``verify_bundle`` of a 100-receipt bundle.
 
     .venv/bin/python bench/signer.py [--backend embedded|production|both] [--quick]
@@ -53,15 +57,23 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.servers (throwaway PostgreSQL)
 
-from maestro.runtime import context, provenance  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+from maestro.runtime import context, db, provenance  # noqa: E402
 from maestro.runtime.clients import open_channel, probe_health  # noqa: E402
+from maestro.services.signer.log import TransparencyLog  # noqa: E402
 from maestro.services.signer.merkle import MerkleTree  # noqa: E402
+from maestro.services.signer.service import Signer  # noqa: E402
+from maestro.services.signer.store import SignerStore  # noqa: E402
 from maestro.signer.v1 import signer_service_pb2 as pb  # noqa: E402
 from maestro.signer.v1 import signer_service_pb2_grpc as pb_grpc  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.servers import fresh_database, postgres_cluster  # noqa: E402
 from tests.unit.signer.support import (  # noqa: E402
     ANA,
+    KEK,
+    ORIGIN,
+    AllowAll,
     execution_statement,
     offline_log,
     sign_request,
@@ -256,6 +268,42 @@ async def rpc_scenarios(address: str, plan: Plan) -> dict[str, Any]:
     return results
 
 
+async def sign_in_process(url: str, plan: Plan) -> dict[str, Any]:
+    """Scenario 4: SignReceipt's domain operation alone, and its statements."""
+    store = SignerStore(db.create_sync_engine(url))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    try:
+        await asyncio.to_thread(store.migrate)
+        log = TransparencyLog(store, KEK, ORIGIN)
+        await log.open()
+        signer = Signer(store, log, AllowAll())
+        requests = iter(range(10**9))
+
+        async def sign(_: int) -> None:
+            await signer.sign_receipt(_statement_request(next(requests)))
+
+        with context.bind(context.CallContext(principal=ANA)):
+            await closed_loop(1, plan.warmup, plan.cap_seconds, sign)
+            event.listen(store.engine, "before_cursor_execute", count)
+            latencies, wall, errors = await closed_loop(
+                1, plan.latency_calls, plan.cap_seconds, sign
+            )
+            event.remove(store.engine, "before_cursor_execute", count)
+        await log.close()
+    finally:
+        await store.close()
+    return {
+        **summary(latencies),
+        "errors": errors,
+        "per_s": round(len(latencies) / wall, 1),
+        "statements_per_append": round(len(statements) / max(1, len(latencies)), 2),
+    }
+
+
 def in_process(plan: Plan) -> dict[str, Any]:
     rng = random.Random(11)
     tree = MerkleTree()
@@ -291,12 +339,15 @@ async def run_backend(backend: str, plan: Plan, root: Path) -> dict[str, Any]:
     with ExitStack() as stack:
         if backend == "embedded":
             url = f"sqlite+aiosqlite:///{root / 'signer.db'}"
+            own_url = f"sqlite+aiosqlite:///{root / 'in-process.db'}"
         else:
             server = stack.enter_context(postgres_cluster(durable=True))
-            url = fresh_database(server)
-        address = stack.enter_context(signer_process(root, url))
-        await wait_ready(address)
-        return await rpc_scenarios(address, plan)
+            url, own_url = fresh_database(server), fresh_database(server)
+        with signer_process(root, url) as address:
+            await wait_ready(address)
+            results = await rpc_scenarios(address, plan)
+        results["sign_in_process"] = await sign_in_process(own_url, plan)
+        return results
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from maestro.runtime.errors import (
     MaestroError,
     NotFoundError,
 )
+from maestro.services.signer import log as signer_log
 from maestro.services.signer.service import Signer
 from maestro.signer.v1 import key_pb2, receipt_pb2, transparency_pb2
 from maestro.signer.v1 import signer_service_pb2 as pb
@@ -115,6 +116,19 @@ async def test_concurrent_signs_are_group_committed_into_one_consistent_log(
         provenance.verify_consistency(
             size, 40, old.root_hash, latest.root_hash, proof.consistency_proof.hashes
         )
+
+
+async def test_group_commit_splits_a_long_queue_into_bounded_batches(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signer_log, "MAX_BATCH", 3)
+    responses = await asyncio.gather(
+        *(_sign(signer, i) for i in range(10)), _sign(signer, 0), _sign(signer, 4)
+    )
+    assert sorted(r.receipt.log_index for r in responses[:10]) == list(range(10))
+    assert responses[10] == responses[0]  # replays, in a batch or after it
+    assert responses[11] == responses[4]
+    assert signer.log.size == 10
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,18 @@ for every tree size) and its own receipt, but they share one commit.
 
 Signing happens inside that transaction with the key that is ACTIVE in it, so
 a receipt is signed by exactly one key, and everything a key signed is logged
-before its ``rotate_time``.
+before its ``rotate_time``. (The DSSE envelope is signed ahead, on the event
+loop while the writer is busy, with the key ACTIVE then; the transaction
+re-signs it if that is no longer its key. Checkpoints are signed inside.)
+
+An append batch is optimistic first: it assumes the in-memory tree and keys
+are the stored ones and that its request ids are new, and writes without
+reading (on PostgreSQL three round trips: BEGIN with the advisory lock, one
+statement that inserts and checks, COMMIT; see ``SignerStore.append``). When
+the check fails (another process appended or rotated, or a request id is
+replayed) the transaction is rolled back and the batch is redone the careful
+way: catch up with the stored log, look each request id up, then write.
+Either way nothing is committed that was not checked in the same transaction.
 
 In memory: the Merkle tree (rebuilt from the leaves at start-up and checked
 against the latest signed checkpoint), the committed size, the latest
@@ -28,6 +39,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from ulid import ULID
 
 from maestro.runtime import provenance
@@ -46,6 +58,8 @@ log = logging.getLogger(__name__)
 
 ACTIVE = "ACTIVE"
 RETIRED = "RETIRED"
+MAX_BATCH = 256
+"""Most appends committed together (bounds a statement's parameters)."""
 
 
 class LogIntegrityError(RuntimeError):
@@ -66,6 +80,20 @@ class Append:
     kind: int
     subject: str
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """An append with its envelope signed ahead by ``key_id``."""
+
+    item: Append
+    key_id: str
+    leaf_data: bytes
+    statement_digest: str
+
+
+class _Stale(Exception):  # noqa: N818 - control flow, never leaves this module
+    """The optimistic append's check failed: roll back, redo it checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +129,16 @@ def _checkpoint_row(
     )
 
 
+def _sign(item: Append, signer: provenance.Signer) -> _Signed:
+    envelope = provenance.sign_envelope(item.payload, signer)
+    return _Signed(
+        item=item,
+        key_id=signer.key_id,
+        leaf_data=provenance.envelope_json(envelope),
+        statement_digest=provenance.sha256_hex(item.payload),
+    )
+
+
 class TransparencyLog:
     """The log, its checkpoints and the keys that sign them."""
 
@@ -123,7 +161,7 @@ class TransparencyLog:
         self._public: dict[str, bytes] = {}
         self._active: provenance.Ed25519Signer | None = None
         self._write_lock = asyncio.Lock()
-        self._pending: list[tuple[Append, asyncio.Future[Appended]]] = []
+        self._pending: list[tuple[_Signed, asyncio.Future[Appended]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._state_lock = threading.Lock()
 
@@ -193,7 +231,6 @@ class TransparencyLog:
             await self._store.write(self._open)
 
     def _open(self, conn: Connection) -> None:
-        self._store.lock_log(conn)
         if not self._store.keys(conn):
             self._insert_key(conn, request_id=None, reason="bootstrap", previous=None)
         self._load_keys(conn)
@@ -318,7 +355,6 @@ class TransparencyLog:
             return rotation
 
     def _rotate(self, request_id: str, reason: str, conn: Connection) -> Rotation:
-        self._store.lock_log(conn)
         self._sync(conn)
         done = self._store.key_by_request(conn, request_id)
         if done is not None:
@@ -347,22 +383,20 @@ class TransparencyLog:
             AlreadyExistsError: the request id was used with another request.
             MaestroError / database errors: nothing was logged.
         """
+        signed = _sign(item, self.active_signer)  # pure CPU, off the writer's path
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((signed, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="signer-log-flush")
         return await asyncio.shield(future)
 
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             async with self._write_lock:
                 try:
-                    results, latest = await self._store.write(
-                        partial(self._append_batch, [item for item, _ in batch])
-                    )
+                    results, latest = await self._write_batch([item for item, _ in batch])
                 except Exception as exc:  # every waiter gets the failure
-                    self._tree.truncate(self._size)
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -378,23 +412,48 @@ class TransparencyLog:
                 else:
                     future.set_result(result)
 
+    async def _write_batch(
+        self, batch: list[_Signed]
+    ) -> tuple[list[Appended | MaestroError], CheckpointRow | None]:
+        """One transaction for ``batch``: optimistic, then checked if the
+        optimistic one was stale; once more if the connection was found lost
+        (safe: a batch that did commit is then found by its request ids)."""
+        checked, reconnected = False, False
+        while True:
+            try:
+                return await self._store.write(partial(self._append_batch, batch, checked))
+            except _Stale:
+                self._tree.truncate(self._size)
+                checked = True
+            except Exception as exc:
+                self._tree.truncate(self._size)
+                lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if reconnected or not lost:
+                    raise
+                log.warning("signer database connection lost; appending again", exc_info=True)
+                reconnected = True
+
     def _append_batch(
-        self, batch: list[Append], conn: Connection
+        self, batch: list[_Signed], checked: bool, conn: Connection
     ) -> tuple[list[Appended | MaestroError], CheckpointRow | None]:
         """Appends ``batch`` in ``conn``'s transaction; returns one result per
-        item and the new latest checkpoint (None when the size did not change)."""
-        self._store.lock_log(conn)
-        latest = self._sync(conn)
+        item and the new latest checkpoint (None when the size did not change).
+
+        Optimistic (``checked`` false): no reads; raises ``_Stale`` when the
+        store reports the write was not what this process expected. Checked:
+        catches up with the stored log and looks each request id up first."""
+        latest = self._sync(conn) if checked else None
         signer = self.active_signer
         results: list[Appended | MaestroError] = []
         in_batch: dict[tuple[str, str], Appended] = {}
         leaves: list[LeafRow] = []
         checkpoints: list[CheckpointRow] = []
         receipts: list[ReceiptRow] = []
-        for item in batch:
+        for ahead in batch:
+            item = ahead.item
             key = (item.tenant, item.request_id)
             earlier = in_batch.get(key)
-            if earlier is None:
+            if earlier is None and checked:
                 stored = self._store.receipt_by_request(conn, *key)
                 if stored is not None:
                     checkpoint = self._store.checkpoint(conn, stored.log_index + 1)
@@ -414,9 +473,10 @@ class TransparencyLog:
                 else:
                     results.append(Appended(earlier.receipt, earlier.checkpoint, replayed=True))
                 continue
+            # Rotated since it was signed ahead: sign with the ACTIVE key.
+            signed = ahead if ahead.key_id == signer.key_id else _sign(item, signer)
             at = self._clock()
-            envelope = provenance.sign_envelope(item.payload, signer)
-            data = provenance.envelope_json(envelope)
+            data = signed.leaf_data
             index = self._tree.append(provenance.leaf_hash(data))
             checkpoint = _checkpoint_row(
                 signer, self.origin, index + 1, self._tree.root(index + 1), int(at.timestamp())
@@ -426,7 +486,7 @@ class TransparencyLog:
                 tenant=item.tenant,
                 kind=item.kind,
                 subject=item.subject,
-                statement_digest=provenance.sha256_hex(item.payload),
+                statement_digest=signed.statement_digest,
                 log_index=index,
                 request_id=item.request_id,
                 request_hash=item.request_hash,
@@ -441,7 +501,12 @@ class TransparencyLog:
             appended = Appended(receipt, checkpoint, replayed=False)
             in_batch[key] = appended
             results.append(appended)
-        self._store.append(conn, leaves, checkpoints, receipts)
+        if not self._store.append(conn, leaves, checkpoints, receipts, signer.key_id):
+            if not checked:
+                raise _Stale
+            raise LogIntegrityError(
+                "the log changed under its lock: an append was not stored as checked"
+            )
         return results, (checkpoints[-1] if checkpoints else latest)
 
     async def close(self) -> None:

@@ -16,6 +16,14 @@ Invariants kept here and by the database itself (triggers, migration 0001):
   the one allowed change is ACTIVE → RETIRED with a ``rotate_time``.
 - A receipt, its leaf and its checkpoint are written in one transaction, with
   the request id that created them (unique per tenant).
+
+The append path is the hot one (one per SignReceipt), so it is built for few
+round trips: the writer thread keeps its own connection (no pool checkout and
+no pre-ping per transaction), and :meth:`SignerStore.append` inserts a batch's
+leaves, checkpoints and receipts as "insert unless present" and reports in the
+same round trip whether all of them were new and the signing key is still
+ACTIVE, so the log needs no read before it writes. The dialects differ only in
+``SignerStore``'s section "dialect differences" (and the SQL it runs).
 """
 
 from __future__ import annotations
@@ -54,8 +62,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.engine import Connection, RootTransaction, RowMapping
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, TextClause
 
 from maestro.runtime.migrations import upgrade_to_head
 
@@ -66,6 +76,7 @@ PostgreSQL database keep separate migration histories."""
 LOG_LOCK_KEY = 0x6D6165737472A006
 """PostgreSQL advisory lock serialising log appends and rotations across
 signer processes sharing one database."""
+_BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})"
 
 R = TypeVar("R")
 metadata = MetaData()
@@ -236,8 +247,8 @@ def _receipt(m: RowMapping) -> ReceiptRow:
     return ReceiptRow(**values)
 
 
-def _values(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__dataclass_fields__}
+def _values(row: Any, *, exclude: str = "") -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__dataclass_fields__ if name != exclude}
 
 
 _RECEIPT_WITH_LEAF = select(*receipts.columns, log_leaves.c.leaf_data).join(
@@ -251,9 +262,6 @@ _LOG_STATE = select(
     select(func.max(log_leaves.c.leaf_index)).scalar_subquery(),
     select(signing_keys.c.key_id).where(signing_keys.c.state == "ACTIVE").scalar_subquery(),
 )
-_INSERT_LEAVES = insert(log_leaves)
-_INSERT_CHECKPOINTS = insert(checkpoints)
-_INSERT_RECEIPTS = insert(receipts)
 
 
 def _upgrade_to_head(connection: Connection) -> None:
@@ -268,6 +276,10 @@ class SignerStore:
         self.is_postgres = engine.dialect.name == "postgresql"
         self._write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signer-write")
         self._read_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signer-read")
+        # The writer thread's own connection, used by it alone (see write).
+        self._writer: Connection | None = None
+        # append's statements by batch size (log.MAX_BATCH bounds the sizes).
+        self._append_sql: dict[tuple[int, ...], list[TextClause]] = {}
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -278,14 +290,55 @@ class SignerStore:
 
     async def write(self, work: Callable[[Connection], R]) -> R:
         """Runs ``work`` in one transaction on the writer thread (committed if
-        it returns, rolled back if it raises)."""
+        it returns, rolled back if it raises) that holds the log lock from its
+        start: log writers in other processes sharing the database wait for it
+        (PostgreSQL advisory lock; SQLite has one writer at a time anyway).
+
+        The writer keeps one connection across transactions, so a transaction
+        costs no pool checkout and no liveness ping. A connection found lost
+        when the transaction begins (e.g. after a database restart) is
+        replaced and the transaction begun again; one lost while ``work``
+        runs (``DBAPIError.connection_invalidated``) is dropped, the error
+        raised, and retrying is the caller's decision, because only it knows
+        whether ``work`` may run twice."""
         loop = asyncio.get_running_loop()
         call = contextvars.copy_context().run
         return await loop.run_in_executor(self._write_pool, call, self._in_transaction, work)
 
     def _in_transaction(self, work: Callable[[Connection], R]) -> R:
-        with self.engine.begin() as conn:
-            return work(conn)
+        conn, transaction = self._begin()
+        try:
+            with transaction:
+                return work(conn)
+        except BaseException:
+            if conn.invalidated:
+                self._drop_writer()
+            raise
+
+    def _begin(self) -> tuple[Connection, RootTransaction]:
+        """The writer's connection in a new transaction that holds the log
+        lock. A connection found lost here, before anything ran in the
+        transaction (what a pool pre-ping would catch), is replaced once."""
+        for attempt in range(2):
+            if self._writer is None:
+                self._writer = self._connect_writer()
+            conn = self._writer
+            transaction = conn.begin()
+            try:
+                self._begin_locked(conn)
+            except DBAPIError:
+                transaction.rollback()
+                if attempt or not conn.invalidated:
+                    raise
+                self._drop_writer()
+                continue
+            return conn, transaction
+        raise AssertionError("unreachable")
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     async def read(self, work: Callable[[Connection], R]) -> R:
         """Runs ``work`` on a read connection on a reader thread."""
@@ -302,15 +355,10 @@ class SignerStore:
         await self.read(lambda conn: conn.execute(text("SELECT 1")))
 
     async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._write_pool, self._drop_writer)
         self._write_pool.shutdown(wait=True)
         self._read_pool.shutdown(wait=True)
         self.engine.dispose()
-
-    def lock_log(self, conn: Connection) -> None:
-        """Serialises log writers across processes (PostgreSQL; SQLite has one
-        writer already), until the transaction ends."""
-        if self.is_postgres:
-            conn.execute(text(f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})"))
 
     # -- keys ----------------------------------------------------------------------
 
@@ -422,26 +470,72 @@ class SignerStore:
         values["signature"] = bytes(values["signature"])
         return CheckpointRow(**values)
 
-    @staticmethod
     def append(
+        self,
         conn: Connection,
         leaves: Sequence[LeafRow],
         new_checkpoints: Sequence[CheckpointRow],
         new_receipts: Sequence[ReceiptRow],
-    ) -> None:
-        """Inserts leaves, their checkpoints and their receipts (one transaction
-        is the caller's)."""
-        if leaves:
-            conn.execute(_INSERT_LEAVES, [_values(r) for r in leaves])
-        if new_checkpoints:
-            conn.execute(_INSERT_CHECKPOINTS, [_values(r) for r in new_checkpoints])
-        if new_receipts:
-            rows = []
-            for row in new_receipts:
-                values = _values(row)
-                del values["leaf_data"]
-                rows.append(values)
-            conn.execute(_INSERT_RECEIPTS, rows)
+        key_id: str,
+    ) -> bool:
+        """Inserts leaves, their checkpoints and their receipts, each row only
+        if no row with the same key (leaf index, tree size, receipt id, log
+        index, tenant and request id) exists. Returns whether every row was
+        inserted and ``key_id`` (the key that signed them) is still ACTIVE;
+        when not, the caller must roll the transaction back, because its view
+        of the log or of the keys was stale or a request id was replayed.
+
+        Nothing is ever updated: a row that exists is left as it is. The
+        transaction is the caller's."""
+        tables = [
+            (log_leaves, [_values(r) for r in leaves]),
+            (checkpoints, [_values(r) for r in new_checkpoints]),
+            (receipts, [_values(r, exclude="leaf_data") for r in new_receipts]),
+        ]
+        params: dict[str, Any] = {"key_id": key_id}
+        for table, rows in tables:
+            for i, row in enumerate(rows):
+                params.update((f"{table.name}_{i}_{name}", value) for name, value in row.items())
+        sizes = tuple(len(rows) for _, rows in tables)
+        if not any(sizes):  # every item was a replay
+            return True
+        inserted, state = self._insert_new(conn, sizes, params)
+        return inserted == [n for n in sizes if n] and state == "ACTIVE"
+
+    # -- dialect differences (all of them) -------------------------------------------
+    #
+    # The writer: on PostgreSQL its connection is in autocommit mode and it
+    # starts each transaction itself, with BEGIN and the advisory lock in one
+    # round trip (a parameterless multi-statement query); the driver's commit
+    # and rollback end it as usual. (psycopg would otherwise send BEGIN on its
+    # own before the first statement: a round trip more.) SQLite begins
+    # implicitly, and has one writer at a time anyway.
+    #
+    # append: one statement on PostgreSQL, four on SQLite (_append_statements).
+
+    def _connect_writer(self) -> Connection:
+        conn = self.engine.connect()
+        if self.is_postgres:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    def _begin_locked(self, conn: Connection) -> None:
+        if self.is_postgres:
+            conn.exec_driver_sql(_BEGIN_LOCKED)
+
+    def _insert_new(
+        self, conn: Connection, sizes: tuple[int, ...], params: dict[str, Any]
+    ) -> tuple[list[int], str | None]:
+        """Runs append's statements: how many rows each insert inserted, and
+        the signing key's state after them."""
+        statements = self._append_sql.get(sizes)
+        if statements is None:
+            statements = self._append_sql[sizes] = _append_statements(self.engine.dialect, sizes)
+        if self.is_postgres:
+            *inserted, state = conn.execute(statements[0], params).one()
+            return [int(n) for n in inserted], state
+        inserted = [len(conn.execute(s, params).all()) for s in statements[:-1]]
+        return inserted, conn.execute(statements[-1], params).scalar()
 
     # -- receipts ------------------------------------------------------------------
 
@@ -514,3 +608,56 @@ def _after(columns: list[Any], key: tuple[Any, ...], descending: bool) -> Column
         beyond = column < key[i] if descending else column > key[i]
         clauses.append(and_(*equal, beyond))
     return or_(*clauses)
+
+
+# -- append's statements ------------------------------------------------------------
+
+_APPEND_TABLES = (
+    (log_leaves, log_leaves.c.leaf_index),
+    (checkpoints, checkpoints.c.tree_size),
+    (receipts, receipts.c.receipt_id),
+)
+
+
+def _append_statements(dialect: Dialect, sizes: tuple[int, ...]) -> list[TextClause]:
+    """What :meth:`SignerStore.append` runs for ``sizes`` (leaves, checkpoints,
+    receipts rows): per table ``INSERT ... VALUES ... ON CONFLICT DO NOTHING
+    RETURNING key`` (the same SQL on both), then the signing key's state.
+    Row ``i``'s column ``c`` of table ``t`` is the parameter ``t_i_c``.
+
+    Written as typed ``text()``, built once per batch size: SQLAlchemy
+    compiles a multi-row ``insert().values([...])`` anew on every execution.
+
+    PostgreSQL: one statement (data-modifying CTEs, then a ``SELECT`` of how
+    many rows each inserted and of the key state), so one round trip; its
+    snapshot is taken after the advisory lock, which the transaction took
+    when it began, in a statement of its own. SQLite has no data-modifying
+    CTEs (and no round trips): the inserts one by one, then the key state."""
+    # Only identifiers of this module's tables are spliced in (quoted); every
+    # value is a bound parameter.
+    quote = dialect.identifier_preparer.quote
+    inserts: list[tuple[str, list[BindParameter[Any]]]] = []
+    for (table, key), size in zip(_APPEND_TABLES, sizes, strict=True):
+        if not size:
+            continue
+        binds = [
+            bindparam(f"{table.name}_{i}_{c.name}", type_=c.type)
+            for i in range(size)
+            for c in table.columns
+        ]
+        width = len(table.columns)
+        rows = ", ".join(
+            "(" + ", ".join(f":{b.key}" for b in binds[i : i + width]) + ")"
+            for i in range(0, len(binds), width)
+        )
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES {rows}"  # noqa: S608
+        sql += f" ON CONFLICT DO NOTHING RETURNING {quote(key.name)}"
+        inserts.append((sql, binds))
+    key_state = "SELECT state FROM signing_keys WHERE key_id = :key_id"
+    if dialect.name == "postgresql":
+        ctes = ", ".join(f"new_{i} AS ({sql})" for i, (sql, _) in enumerate(inserts))
+        counts = ", ".join(f"(SELECT count(*) FROM new_{i})" for i in range(len(inserts)))  # noqa: S608
+        binds = [b for _, bs in inserts for b in bs]
+        return [text(f"WITH {ctes} SELECT {counts}, ({key_state})").bindparams(*binds)]
+    return [*(text(sql).bindparams(*binds) for sql, binds in inserts), text(key_state)]
