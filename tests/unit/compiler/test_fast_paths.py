@@ -267,8 +267,14 @@ def _spaced(text: str, rng: random.Random) -> str:
     for char in text:
         out.append(char)
         if in_string:
-            escaped = not escaped and char == "\\"
-            in_string = escaped or char != '"'
+            # The character after a backslash is escaped, whatever it is; an
+            # unescaped quote ends the string.
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
         elif char == '"':
             in_string = True
         elif char in ",:[]{}" and rng.random() < 0.3:

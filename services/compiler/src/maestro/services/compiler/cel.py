@@ -15,7 +15,7 @@ scheduler that runs workflows.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,6 +91,23 @@ def schema_variables(prefix: str, schema: Any, depth: int = 0) -> dict[str, Any]
                 if isinstance(name, str) and name.isidentifier():
                     declared.update(schema_variables(f"{prefix}.{name}", sub, depth + 1))
     return declared
+
+
+def declared_chain(schema: Any, fields: Sequence[str]) -> list[Any]:
+    """The types ``schema_variables(prefix, schema)`` declares for ``prefix``
+    and for each of ``prefix.<fields[0]>``, ``prefix.<fields[0]>.<fields[1]>``...
+    (None where it declares none), without building the other declarations."""
+    types = [cel_type(schema) if schema else _MAP]
+    node = schema
+    for depth, name in enumerate(fields):
+        if not _is_mapping(node) or depth >= MAX_SCHEMA_DEPTH:
+            break
+        properties = node.get("properties")
+        if not (_is_mapping(properties) and name.isidentifier() and name in properties):
+            break
+        node = properties[name]
+        types.append(cel_type(node) if node else _MAP)
+    return types + [None] * (len(fields) + 1 - len(types))
 
 
 def environment(variables: Mapping[str, Any]) -> Any:

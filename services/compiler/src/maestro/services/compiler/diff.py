@@ -56,8 +56,13 @@ def _same(base: Any, target: Any) -> bool:
 
 
 def _value(value: Any) -> struct_pb2.Value:
-    if value is _ABSENT:
+    if value is _ABSENT or value is None:
         return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    kind = type(value)
+    if kind is str and value.isascii():  # what ParseDict makes of the common values
+        return struct_pb2.Value(string_value=value)
+    if kind is bool:
+        return struct_pb2.Value(bool_value=value)
     return json_format.ParseDict(value, struct_pb2.Value())
 
 

@@ -125,6 +125,21 @@ class ScannedExpression:
     step_ids: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """What a type-check of an expression depends on (``_Scope.structure``):
+    ``skeleton`` and ``reads`` (its key), and the declared CEL type of each
+    name its reads resolve against, by placeholder name (``s0.output.value``)."""
+
+    skeleton: str
+    reads: tuple[Any, ...]
+    declared_types: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, tuple[Any, ...]]:
+        return self.skeleton, self.reads
+
+
 def scan_expressions(doc: Any, memo: Memo | None = None) -> list[ScannedExpression]:
     """Every expression of the document (``iter_expressions``) with its reads."""
     scans = {} if memo is None else memo.scans
@@ -204,6 +219,7 @@ class _Scope:
         self._inputs = cel.schema_variables("inputs", self._input_schema)
         self._envs: dict[tuple[frozenset[str], bool, bool], Any] = {}
         self._outputs: dict[str, dict[str, Any]] = {}
+        self._signatures: dict[str, tuple[str, str]] = {}
 
     def outputs(self, step_id: str) -> dict[str, Any]:
         """The declarations of ``steps.<step_id>.output``."""
@@ -222,10 +238,13 @@ class _Scope:
 
     def signature(self, step_id: str) -> tuple[str, str]:
         """What the declarations of ``steps.<step_id>.output`` are made from."""
-        step = self._graph.steps[self._graph.index_of[step_id]]
-        return step_id, repr(step.get("outputSchema"))
+        found = self._signatures.get(step_id)
+        if found is None:
+            step = self._graph.steps[self._graph.index_of[step_id]]
+            found = self._signatures[step_id] = (step_id, repr(step.get("outputSchema")))
+        return found
 
-    def structure(self, text: str) -> tuple[str, tuple[Any, ...]] | None:
+    def structure(self, text: str) -> Structure | None:
         """What a type-check of ``text`` depends on besides the rest of its
         text: the expression with step ids replaced by their order of
         appearance, and, per read ``steps.<id>.output.<a>.<b>``, the declared
@@ -234,18 +253,21 @@ class _Scope:
         the same way. None when ``steps`` appears in any other form."""
         order: dict[str, str] = {}
         reads: list[Any] = []
+        declared_types: dict[str, Any] = {}
 
         def placeholder(match: re.Match[str]) -> str:
             step_id, chain = match.group(1), match.group(2)
             if step_id not in self._graph.index_of:
                 raise LookupError(step_id)
             name = order.setdefault(step_id, f"s{len(order)}")
-            declared = self.outputs(step_id)
+            step = self._graph.steps[self._graph.index_of[step_id]]
             fields = chain.split(".")[1:]
-            prefixes = [
-                ".".join([f"steps.{step_id}.output", *fields[:n]]) for n in range(len(fields) + 1)
-            ]
-            types = tuple(declared[p].name() if p in declared else None for p in prefixes)
+            # what `self.outputs(step_id)` declares for the read and its prefixes
+            chain_types = cel.declared_chain(step.get("outputSchema"), fields)
+            types = tuple(None if kind is None else kind.name() for kind in chain_types)
+            for n, kind in enumerate(chain_types):
+                if kind is not None:
+                    declared_types[".".join([name, "output", *fields[:n]])] = kind
             reads.append((name, chain, types))
             return f"steps.{name}.output{chain}"
 
@@ -255,7 +277,30 @@ class _Scope:
             return None
         if _STEPS_WORD.search(_OUTPUT_READ.sub("", text)):
             return None
-        return skeleton, tuple(reads)
+        return Structure(skeleton, tuple(reads), declared_types)
+
+    def check_structures(
+        self, structures: Mapping[tuple[Any, ...], Structure], in_loop: bool
+    ) -> dict[tuple[Any, ...], cel.Checked | cel.CelIssue]:
+        """The check of each structure's skeleton (by key), all in one small
+        environment: the declarations of ``inputs``, in a loop body ``item``
+        and ``index``, and per structure its reads' declared types, under
+        names of its own (``steps.k<n>s<m>.output...``). Each skeleton reads
+        only its own names, declared with the types its text's reads have, so
+        where it checks, its text checks the same, to the same type, in any
+        environment that declares what the text reads (``Structure``); one
+        environment makes the checker's first, costly, compile happen once,
+        not once per structure, and declares a few names, not every step's."""
+        variables = dict(self._inputs)
+        if in_loop:
+            variables.update(_LOOP_VARIABLES)
+        texts: dict[tuple[Any, ...], str] = {}
+        for n, (key, structure) in enumerate(structures.items()):
+            texts[key] = _OUTPUT_READ.sub(rf"steps.k{n}\1.output\2", structure.skeleton)
+            for name, kind in structure.declared_types.items():
+                variables[f"steps.k{n}{name}"] = kind
+        env = cel.environment(variables)
+        return {key: cel.check(env, text) for key, text in texts.items()}
 
     def env(self, readable: frozenset[str], in_loop: bool, bracket: bool) -> Any:
         """The environment declaring ``inputs``, the outputs of ``readable``
@@ -347,14 +392,19 @@ def check_expressions(
     inputs_signature = scope.inputs_signature if memo.documents > 1 else ""
     everything = frozenset(graph.index_of)
     scopes = [_InScope(item.expression, graph, everything) for item in scanned]
+    in_shared = [
+        item.plain and in_scope.covers(item.step_ids)
+        for item, in_scope in zip(scanned, scopes, strict=True)
+    ]
     shared = frozenset().union(
-        *(
-            item.step_ids
-            for item, in_scope in zip(scanned, scopes, strict=True)
-            if item.plain and in_scope.covers(item.step_ids)
-        )
+        *(item.step_ids for item, plain in zip(scanned, in_shared, strict=True) if plain)
     )
-    for item, in_scope in zip(scanned, scopes, strict=True):
+    keys = [
+        _check_key(item, scope, memo, inputs_signature) if plain else None
+        for item, plain in zip(scanned, in_shared, strict=True)
+    ]
+    structures = _check_structures(scanned, keys, scope, memo, inputs_signature)
+    for item, in_scope, key in zip(scanned, scopes, keys, strict=True):
         expression, references, owner = item.expression, item.references, in_scope.owner
         # Reads of steps out of scope, found in the text: the checker cannot see
         # them behind `steps["id"]`, and reports only the first of several.
@@ -377,8 +427,16 @@ def check_expressions(
                     related_steps=tuple(s for s in (owner, reference.step_id) if s),
                 )
         result: cel.Checked | cel.CelIssue | None = None
-        if item.plain and not out_of_scope:
-            result = _shared_check(item, scope, memo, shared, inputs_signature)
+        if key is not None:
+            result = _shared_check(
+                item,
+                scope,
+                memo=memo,
+                shared=shared,
+                key=key,
+                structures=structures,
+                inputs_signature=inputs_signature,
+            )
         if not isinstance(result, cel.Checked):
             result = scope.check(expression, in_scope.ids, references)
         if isinstance(result, cel.CelIssue):
@@ -387,43 +445,84 @@ def check_expressions(
             yield from _result_type(expression, result)
 
 
+def _check_key(
+    item: ScannedExpression, scope: _Scope, memo: Memo, inputs_signature: str
+) -> tuple[Any, ...]:
+    """What the shared check of a plain expression depends on (``Memo.checks``)."""
+    expression = item.expression
+    if memo.documents == 1:
+        return (expression.text, expression.in_loop, None, None)
+    return (
+        expression.text,
+        expression.in_loop,
+        inputs_signature,
+        frozenset(scope.signature(step_id) for step_id in item.step_ids),
+    )
+
+
+def _shape(structure: Structure, in_loop: bool, inputs_signature: str) -> tuple[Any, ...]:
+    """The key of ``Memo.shapes``."""
+    return ("structure", *structure.key, in_loop, inputs_signature)
+
+
+def _check_structures(
+    scanned: list[ScannedExpression],
+    keys: list[tuple[Any, ...] | None],
+    scope: _Scope,
+    memo: Memo,
+    inputs_signature: str,
+) -> dict[str, Structure | None]:
+    """The structures (``_Scope.structure``, by text) of the plain expressions
+    (those with a key) not checked yet; each new one is checked in
+    ``_Scope.check_structures``, and its success recorded (``memo.shapes``)."""
+    structures: dict[str, Structure | None] = {}
+    pending: dict[bool, dict[tuple[Any, ...], Structure]] = {}
+    for item, key in zip(scanned, keys, strict=True):
+        if key is None or key in memo.checks:
+            continue
+        text, in_loop = item.expression.text, item.expression.in_loop
+        if text not in structures:
+            structures[text] = scope.structure(text)
+        structure = structures[text]
+        if structure is None:
+            continue
+        shape = _shape(structure, in_loop, inputs_signature)
+        if shape not in memo.shapes:
+            pending.setdefault(in_loop, {}).setdefault(shape, structure)
+    for in_loop, by_shape in pending.items():
+        for shape, result in scope.check_structures(by_shape, in_loop).items():
+            if isinstance(result, cel.Checked):
+                memo.shapes[shape] = result
+    return structures
+
+
 def _shared_check(
     item: ScannedExpression,
     scope: _Scope,
+    *,
     memo: Memo,
     shared: frozenset[str],
+    key: tuple[Any, ...],
+    structures: Mapping[str, Structure | None],
     inputs_signature: str,
 ) -> cel.Checked | cel.CelIssue:
     """A plain expression checked in the document's shared environment, once
-    per text and declarations (``memo.checks``). Expressions alike but for step
-    ids, reading fields of the same declared types, check alike: a success is
-    reused across them (``memo.shapes``), never a failure, whose message names
-    the steps."""
+    per text and declarations (``memo.checks``, by ``key``). Expressions alike
+    but for step ids, reading fields of the same declared types, check alike:
+    a success is reused across them (``memo.shapes``, which
+    ``_check_structures`` fills beforehand), never a failure, whose message
+    names the steps."""
     expression = item.expression
-    key = (
-        (expression.text, expression.in_loop, None, None)
-        if memo.documents == 1
-        else (
-            expression.text,
-            expression.in_loop,
-            inputs_signature,
-            frozenset(scope.signature(step_id) for step_id in item.step_ids),
-        )
-    )
     result = memo.checks.get(key)
     if result is not None:
         return result
-    structure = scope.structure(expression.text)
-    shape = (
-        None
-        if structure is None
-        else ("structure", *structure, expression.in_loop, inputs_signature)
-    )
+    text = expression.text
+    structure = structures[text] if text in structures else scope.structure(text)
+    shape = None if structure is None else _shape(structure, expression.in_loop, inputs_signature)
     if shape is not None and (reused := memo.shapes.get(shape)) is not None:
+        memo.checks[key] = reused  # the next document with this text skips `structure`
         return reused
-    result = memo.checks[key] = cel.check(
-        scope.env(shared, expression.in_loop, False), expression.text
-    )
+    result = memo.checks[key] = cel.check(scope.env(shared, expression.in_loop, False), text)
     if shape is not None and isinstance(result, cel.Checked):
         memo.shapes[shape] = result
     return result

@@ -25,6 +25,17 @@ class StepGraph:
     index_of: dict[str, int]
     needs: dict[str, list[str]]
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _levels: list[list[list[str]]] = field(default_factory=list, repr=False, compare=False)
+
+    def levels(self) -> list[list[str]]:
+        """``levels(self.needs)``, computed once."""
+        if not self._levels:
+            self._levels.append(levels(self.needs))
+        return self._levels[0]
+
+    def acyclic(self) -> bool:
+        """Whether no step is on a cycle (then every step has a level)."""
+        return sum(map(len, self.levels())) == len(self.needs)
 
     def upstream(self, step_id: str) -> frozenset[str]:
         """Every step ``step_id`` transitively needs (itself only on a cycle)."""

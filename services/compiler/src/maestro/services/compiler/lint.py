@@ -27,7 +27,7 @@ from typing import Any, TypeGuard
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError
 from maestro.services.compiler.expressions import ScannedExpression, scan_expressions
 from maestro.services.compiler.findings import Finding, Report, locate
-from maestro.services.compiler.graph import StepGraph, id_of, levels, step_graph
+from maestro.services.compiler.graph import StepGraph, id_of, step_graph
 from maestro.services.compiler.source import ParsedSource, pointer
 from maestro.services.compiler.validate import Analysis, analyse
 
@@ -297,7 +297,7 @@ def _fanout(graph: StepGraph) -> Iterator[Finding]:
             severity=LINT_RULES["FANOUT_LIMIT"],
             hint="split the workflow into subworkflows",
         )
-    for depth, level in enumerate(levels(graph.needs)):
+    for depth, level in enumerate(graph.levels()):
         if len(level) > MAX_LEVEL_WIDTH:
             members = sorted(level, key=graph.index_of.__getitem__)
             first_over = members[MAX_LEVEL_WIDTH]

@@ -18,7 +18,7 @@ async def create_server(
     settings: CompilerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a compiler server; ``server.port`` is the bound port."""
-    compiler = Compiler()
+    compiler = Compiler(settings.document_cache_size)
 
     async def can_compile() -> None:
         # Ready when the whole parse/validate/digest path works (libyaml loaded,

@@ -3,10 +3,19 @@ workflow documents.
 
 Pure functions of their input; imports no grpc. Each operation runs with
 automatic garbage collection paused (``gcpause``).
+
+What the operations work out for a document (its parse, analysis, normal form,
+canonical JSON, reports and plan) is kept in a small LRU keyed by the whole
+source (bytes, format and filename), so that validating, compiling, digesting
+and diffing the same document (which editors do on every keystroke) share one
+computation. Every result is a function of that key alone, so a hit is exactly
+what recomputing would give; mutable results (plans) are handed out as copies.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +29,11 @@ from maestro.services.compiler.expressions import Memo
 from maestro.services.compiler.findings import locate
 from maestro.services.compiler.gcpause import collection_paused
 from maestro.services.compiler.lint import check_disabled_rules, lint_analysis
-from maestro.services.compiler.lint import lint as lint_document
 from maestro.services.compiler.normalize import normalize
 from maestro.services.compiler.plan import compile_plan
 from maestro.services.compiler.simulate import simulate as simulate_plan
 from maestro.services.compiler.source import ParsedSource, SourceSyntaxError, parse_source
-from maestro.services.compiler.validate import Finding, Report, analyse
+from maestro.services.compiler.validate import Analysis, Finding, Report, analyse
 from maestro.services.compiler.workflow_schema import SCHEMA_ID, schema_json
 
 
@@ -103,6 +111,45 @@ class _StepShare:
         self.canonical.update(zip(keys, canonical, strict=True))
 
 
+DEFAULT_DOCUMENT_CACHE_SIZE = 2
+"""Documents whose work a ``Compiler`` keeps by default (see the module doc):
+an editor's document and the version it is diffed against. Few, because the
+garbage collector scans every object kept (about 3,500 for a 200-step
+document): each collection of the young generations pays for all of them."""
+
+
+class _Document:
+    """The work on one parsed document, each part computed at most once and
+    shared by every operation on the same source. Two threads may compute a
+    part at the same time; both get the same value."""
+
+    __slots__ = ("analysis", "canonical", "lint", "normal", "parsed", "plan", "steps", "validation")
+
+    def __init__(self, parsed: ParsedSource) -> None:
+        self.parsed = parsed
+        self.analysis: Analysis | None = None
+        self.validation: ValidationResult | None = None
+        self.normal: dict[str, Any] | None = None
+        """The normal form, once computed (valid documents only)."""
+        self.canonical: tuple[str, bytes] | None = None
+        """(digest, canonical JSON) of the normal form, or of the document as
+        written when it does not validate."""
+        self.steps: list[bytes] | None = None
+        """The canonical JSON of each step of a valid document."""
+        self.lint: Report | None = None
+        """Validation plus every lint rule (``compile``'s report)."""
+        self.plan: plan_pb2.CompiledPlan | None = None
+        """The plan, never handed out (callers get copies)."""
+
+    def release(self) -> None:
+        """Drops the analysis once every result made from it is kept: cached
+        objects are scanned by every garbage collection of their generation,
+        and the analysis holds a third of them (a ``lint`` with disabled rules
+        analyses again)."""
+        if self.validation is not None and self.lint is not None and self.plan is not None:
+            self.analysis = None
+
+
 def _valid_or_raise(result: ValidationResult) -> ValidationResult:
     if not result.valid:
         raise _invalid_definition(result.report)
@@ -118,8 +165,27 @@ def _invalid_definition(report: Report) -> InvalidDefinitionError:
     )
 
 
+def _syntax_error_result(exc: SourceSyntaxError) -> ValidationResult:
+    finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
+    return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
+
+
 class Compiler:
-    """The compiler's operations."""
+    """The compiler's operations.
+
+    ``cache_size``: how many documents' work to keep (see the module doc); 0
+    keeps none.
+    """
+
+    def __init__(self, cache_size: int = DEFAULT_DOCUMENT_CACHE_SIZE) -> None:
+        self._cache_size = cache_size
+        self._documents: OrderedDict[tuple[bytes, bool | None, str], _Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        """Forgets every document's work (benchmarks measure cold runs so)."""
+        with self._lock:
+            self._documents.clear()
 
     def parse(self, source: Source) -> ParsedSource:
         """Parses or raises ``SourceSyntaxError``."""
@@ -129,6 +195,46 @@ class Compiler:
                 field_violations=[FieldViolation("source.content", "must not be empty")],
             )
         return parse_source(source.content, is_json=source.is_json, filename=source.filename)
+
+    def _document(self, source: Source) -> _Document:
+        """The work on ``source``, from the cache or new; raises as ``parse``
+        (failures are not kept)."""
+        content = source.content
+        if type(content) is not bytes or self._cache_size <= 0:
+            return _Document(self.parse(source))
+        key = (content, source.is_json, source.filename)
+        with self._lock:
+            document = self._documents.get(key)
+            if document is not None:
+                self._documents.move_to_end(key)
+                return document
+        document = _Document(self.parse(source))
+        with self._lock:
+            self._documents[key] = document
+            while len(self._documents) > self._cache_size:
+                self._documents.popitem(last=False)
+        return document
+
+    @staticmethod
+    def _analysis(document: _Document) -> Analysis:
+        if document.analysis is None:
+            document.analysis = analyse(document.parsed.document)
+        return document.analysis
+
+    def _normal(self, document: _Document) -> dict[str, Any]:
+        """The normal form of a document whose analysis found no error."""
+        if document.normal is None:
+            document.normal = normalize(document.parsed.document)
+        return document.normal
+
+    def _canonical(self, document: _Document) -> tuple[str, bytes]:
+        if document.canonical is None:
+            if self._analysis(document).valid:
+                canonical, document.steps = digests.canonical_json_and_steps(self._normal(document))
+            else:
+                canonical = digests.canonical_json(document.parsed.document)
+            document.canonical = (digests.sha256_hex(canonical), canonical)
+        return document.canonical
 
     @collection_paused
     def validate(self, source: Source) -> ValidationResult:
@@ -148,23 +254,45 @@ class Compiler:
         ``_StepShare``); for a valid document, ``steps`` receives the canonical
         JSON of each step."""
         try:
-            parsed = self.parse(source)
+            document = self._document(source)
         except SourceSyntaxError as exc:
-            finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
-            return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
-        document = parsed.document
+            return _syntax_error_result(exc)
+        parsed = document.parsed
+        result = document.validation
+        if result is not None:
+            if result.valid and (steps is not None or share is not None):
+                parts = document.steps
+                assert parts is not None  # set with the digest of a valid document
+                if steps is not None:
+                    steps[:] = parts
+                keys = share.keys(parsed) if share is not None else None
+                if share is not None and keys is not None:
+                    share.record(keys, self._normal(document), parts)
+            return result
         keys = share.keys(parsed) if share is not None else None
         known = share.known(keys) if share is not None and keys is not None else None
-        report = locate(parsed, analyse(document, memo, known and known[0]).findings)
-        if not report.valid:
-            return ValidationResult(parsed, report, digests.digest(document))
-        normal = normalize(document, known and known[1])
-        if steps is None:
-            return ValidationResult(parsed, report, digests.digest(normal), normal)
-        canonical, steps[:] = digests.canonical_json_and_steps(normal, known and known[2])
-        if share is not None and keys is not None:
-            share.record(keys, normal, steps)
-        return ValidationResult(parsed, report, digests.sha256_hex(canonical), normal)
+        if document.analysis is None:
+            document.analysis = analyse(parsed.document, memo, known and known[0])
+        report = locate(parsed, document.analysis.findings)
+        if report.valid and document.normal is None:
+            document.normal = normalize(parsed.document, known and known[1])
+        if report.valid and document.canonical is None:
+            canonical, document.steps = digests.canonical_json_and_steps(
+                document.normal, known and known[2]
+            )
+            document.canonical = (digests.sha256_hex(canonical), canonical)
+        digest, _ = self._canonical(document)
+        result = document.validation = ValidationResult(
+            parsed, report, digest, document.normal if report.valid else None
+        )
+        if report.valid:
+            assert document.steps is not None
+            if steps is not None:
+                steps[:] = document.steps
+            if share is not None and keys is not None:
+                share.record(keys, self._normal(document), document.steps)
+        document.release()
+        return result
 
     @collection_paused
     def lint(self, source: Source, disabled_rules: Collection[str] = ()) -> ValidationResult:
@@ -178,11 +306,23 @@ class Compiler:
         """
         check_disabled_rules(disabled_rules)
         try:
-            parsed = self.parse(source)
+            document = self._document(source)
         except SourceSyntaxError as exc:
-            finding = Finding("SYNTAX_ERROR", exc.message, "", hint="fix the YAML/JSON syntax")
-            return ValidationResult(None, Report([(finding, (exc.line, exc.column))]), "")
-        return ValidationResult(parsed, lint_document(parsed, disabled_rules), "")
+            return _syntax_error_result(exc)
+        if disabled_rules:
+            report = locate(
+                document.parsed,
+                lint_analysis(self._analysis(document), document.parsed.document, disabled_rules),
+            )
+        else:
+            report = self._lint(document)
+        return ValidationResult(document.parsed, report, "")
+
+    def _lint(self, document: _Document) -> Report:
+        if document.lint is None:
+            parsed = document.parsed
+            document.lint = locate(parsed, lint_analysis(self._analysis(document), parsed.document))
+        return document.lint
 
     def workflow_schema(self) -> tuple[bytes, str]:
         """(UTF-8 JSON, ``$id``) of the JSON Schema of workflow documents."""
@@ -197,12 +337,7 @@ class Compiler:
     def digest(self, source: Source) -> tuple[str, bytes]:
         """(hex SHA-256, canonical JSON) of the document's normal form, or of the
         document as written when it does not validate."""
-        parsed = self.parse(source)
-        document: Any = parsed.document
-        if analyse(document).valid:
-            document = normalize(document)
-        canonical = digests.canonical_json(document)
-        return digests.sha256_hex(canonical), canonical
+        return self._canonical(self._document(source))
 
     @collection_paused
     def compile(self, source: Source) -> Compilation:
@@ -214,25 +349,29 @@ class Compiler:
             SourceSyntaxError: the document does not parse.
             InvalidDefinitionError: validation or lint found an error.
         """
-        parsed = self.parse(source)
-        analysis = analyse(parsed.document)
-        report = locate(parsed, lint_analysis(analysis, parsed.document))
+        document = self._document(source)
+        report = self._lint(document)
         if not report.valid:
             raise _invalid_definition(report)
-        normal: dict[str, Any] = normalize(parsed.document)
-        canonical, steps = digests.canonical_json_and_steps(normal)
-        result = ValidationResult(parsed, report, digests.sha256_hex(canonical), normal)
-        reads: dict[str, set[str]] = {step["id"]: set() for step in normal["steps"]}
-        for scanned in analysis.expressions:
-            if scanned.expression.step is not None:
-                reads[normal["steps"][scanned.expression.step]["id"]] |= scanned.step_ids
-        plan = compile_plan(
-            normal,
-            result.digest,
-            config_digests=[digests.sha256_hex(c) for c in steps],
-            reads=reads,
-        )
-        return Compilation(result, normal, plan)
+        normal = self._normal(document)
+        digest, _ = self._canonical(document)
+        if document.plan is None:
+            steps = document.steps
+            assert steps is not None  # set with the digest of a valid document
+            reads: dict[str, set[str]] = {step["id"]: set() for step in normal["steps"]}
+            for scanned in self._analysis(document).expressions:
+                if scanned.expression.step is not None:
+                    reads[normal["steps"][scanned.expression.step]["id"]] |= scanned.step_ids
+            document.plan = compile_plan(
+                normal,
+                digest,
+                config_digests=[digests.sha256_hex(c) for c in steps],
+                reads=reads,
+            )
+            document.release()
+        plan = plan_pb2.CompiledPlan()
+        plan.CopyFrom(document.plan)
+        return Compilation(ValidationResult(document.parsed, report, digest, normal), normal, plan)
 
     @collection_paused
     def diff(self, base: Source, target: Source) -> diff_pb2.WorkflowDiff:

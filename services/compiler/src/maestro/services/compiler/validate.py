@@ -133,8 +133,8 @@ def analyse(
 ) -> Analysis:
     """Shape, graph and expression findings of a parsed document (``memo``:
     work shared by the documents of one call, see ``expressions.Memo``;
-    ``known_valid``: the steps known to satisfy the schema, see
-    ``fast_validator``)."""
+    ``known_valid``: the steps known to satisfy the schema, embedded schemas
+    included, see ``fast_validator``)."""
     findings = list(schema_findings(doc, known_valid))
     graph = step_graph(doc)
     if graph is None:
@@ -163,12 +163,13 @@ def schema_findings(doc: Any, known_valid: Sequence[bool] | None = None) -> Iter
     ``fast_validator`` for the document, ``metaschema.plainly_valid`` for each
     embedded schema. Whatever they do not accept goes through jsonschema,
     which describes every error; identical embedded schemas are meta-validated
-    once. ``known_valid``: see ``fast_validator``."""
+    once. ``known_valid``: see ``fast_validator``; the embedded schemas of
+    those steps are known valid too (steps of a valid document)."""
     if not _fast_valid(doc, known_valid):
         for error in validator().iter_errors(doc):
             yield from _schema_error_findings(error, doc)
     meta_errors: dict[str, list[ValidationError]] = {}
-    for at, schema in _embedded_schemas(doc):
+    for at, schema in _embedded_schemas(doc, known_valid):
         if plainly_valid(schema):
             continue
         key = repr(schema)  # tells 1, 1.0 and true apart, and keeps key order
@@ -188,8 +189,11 @@ def _fast_valid(doc: Any, known_valid: Sequence[bool] | None) -> bool:
     return True
 
 
-def _embedded_schemas(doc: Any) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
-    """(location, schema) of the JSON Schemas inside a document."""
+def _embedded_schemas(
+    doc: Any, known_valid: Sequence[bool] | None = None
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """(location, schema) of the JSON Schemas inside a document, but for
+    those in steps ``known_valid`` (whose embedded schemas are valid)."""
 
     def in_step(step: Any, at: tuple[str | int, ...]) -> Iterator[tuple[Any, ...]]:
         if not isinstance(step, dict):
@@ -206,8 +210,12 @@ def _embedded_schemas(doc: Any) -> Iterator[tuple[tuple[str | int, ...], dict[st
     found: list[tuple[Any, ...]] = [(("inputSchema",), doc.get("inputSchema"))]
     found.append((("outputSchema",), doc.get("outputSchema")))
     steps = doc.get("steps")
-    for i, step in enumerate(steps if isinstance(steps, list) else []):
-        found.extend(in_step(step, ("steps", i)))
+    steps = steps if isinstance(steps, list) else []
+    if known_valid is None or len(known_valid) != len(steps):
+        known_valid = [False] * len(steps)
+    for i, (step, known) in enumerate(zip(steps, known_valid, strict=True)):
+        if not known:
+            found.extend(in_step(step, ("steps", i)))
     for at, schema in found:
         if isinstance(schema, dict):
             yield at, schema
@@ -405,7 +413,7 @@ def graph_findings(graph: StepGraph) -> Iterator[Finding]:
                 related_steps=(step_id,),
             )
         yield from _unknown_references(step, i, step_id, index_of)
-    for cycle in cycles(graph.needs):
+    for cycle in [] if graph.acyclic() else cycles(graph.needs):
         first = cycle[0]
         yield Finding(
             "CYCLE",
