@@ -469,8 +469,10 @@ class Rig:
         redis: RedisServer | None,
         *,
         profile: bool = False,
+        receipts: bool = True,
     ) -> None:
         self.backend = backend
+        self.receipts = receipts
         self.profile = profile
         self.root = root
         self.pg = pg
@@ -570,7 +572,7 @@ class Rig:
         env = {
             "MAESTRO_SCHEDULER_REGISTRY_ADDRESS": self.registry.address,
             "MAESTRO_SCHEDULER_POLICY_ADDRESS": self.policy.address,
-            "MAESTRO_SCHEDULER_SIGNER_ADDRESS": self.signer.address,
+            "MAESTRO_SCHEDULER_SIGNER_ADDRESS": self.signer.address if self.receipts else "",
         }
         if self.pg is not None and self.redis is not None:
             self.redis.client().flushall()
@@ -1074,13 +1076,14 @@ async def run_backend(
     *,
     profile: bool = False,
     scenarios: tuple[str, ...] = SCENARIOS,
+    receipts: bool = True,
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as servers:
         pg = redis = None
         if backend == "production":
             pg = servers.enter_context(postgres_cluster(durable=True))
             redis = servers.enter_context(redis_instance())
-        rig = Rig(backend, root, pg, redis, profile=profile)
+        rig = Rig(backend, root, pg, redis, profile=profile, receipts=receipts)
         result: dict[str, Any] = {}
         try:
             await rig.up()
@@ -1223,7 +1226,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
     backends = ["embedded", "production"] if args.backend == "both" else [args.backend]
-    report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "backends": {}}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "quick": args.quick,
+        "receipts": not args.no_receipts,
+        "backends": {},
+    }
     print(json.dumps(report["machine"]), flush=True)
     root = Path(tempfile.mkdtemp(prefix="maestro-bench-"))
     try:
@@ -1231,7 +1239,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             directory = root / backend
             directory.mkdir()
             report["backends"][backend] = await run_backend(
-                backend, plan, directory, profile=args.profile, scenarios=scenarios
+                backend,
+                plan,
+                directory,
+                profile=args.profile,
+                scenarios=scenarios,
+                receipts=not args.no_receipts,
             )
     finally:
         if args.keep_logs:
@@ -1267,6 +1280,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the services' logs (prints where)"
+    )
+    parser.add_argument(
+        "--no-receipts",
+        action="store_true",
+        help="the scheduler signs no execution receipts (to measure what signing costs)",
     )
     arguments = parser.parse_args()
     figures = asyncio.run(main(arguments))

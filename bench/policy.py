@@ -132,7 +132,8 @@ async def gate_cache_figures(calls: int) -> dict[str, Any]:
     answer = decision_pb2.Decision(name="decisions/01J00000000000000000000000", allow=True)
     answer.bundle_revision = "sha256:bench"
     client = _NoCall(answer)
-    gate = PolicyGate(client, ttl_seconds=3600)
+    # No revision watch: there is no server behind this client.
+    gate = PolicyGate(client, ttl_seconds=3600, watch=False)
 
     async def check(_: int) -> object:
         return await gate.check(

@@ -27,6 +27,7 @@ How it differs inside, and why:
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import re
@@ -73,10 +74,16 @@ _ERROR_MESSAGE = re.compile(r"^error:\s*(?P<message>.+)$", re.MULTILINE)
 
 _tokens = itertools.count(1)
 _local = threading.local()
-_orphaned: list[Any] = []
-"""Engines of threads that have ended, kept alive on purpose: a regorus engine
-must never be dropped off its own thread, and the thread that clears a dead
-thread's locals is some other one. Bounded by threads x ENGINES_PER_THREAD."""
+
+
+def _never_free(engine: Any) -> None:
+    """Keeps ``engine`` alive for good (one more reference nobody drops).
+
+    A regorus engine must never be dropped off its own thread, and the thread
+    that clears an ended thread's locals is some other one (as is the one that
+    tears the interpreter down). So the engines of an ended thread are leaked
+    on purpose: bounded by threads x ENGINES_PER_THREAD, a few MB at most."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
 
 
 class _ThreadEngines:
@@ -84,10 +91,12 @@ class _ThreadEngines:
 
     def __init__(self) -> None:
         self.engines: OrderedDict[int, Any] = OrderedDict()
+        self.thread = threading.get_ident()
 
     def __del__(self) -> None:
-        # Runs where the ended thread's locals are cleared: not its thread.
-        _orphaned.extend(self.engines.values())
+        if threading.get_ident() != self.thread:
+            for engine in self.engines.values():
+                _never_free(engine)
         self.engines.clear()
 
 

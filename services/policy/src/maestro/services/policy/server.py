@@ -26,7 +26,8 @@ from maestro.services.policy.service import PolicyService
 from maestro.services.policy.servicer import PolicyServicer
 from maestro.services.policy.store import DecisionStore
 
-SERVICE_NAMES = (policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,)
+POLICY_SERVICE = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
+SERVICE_NAMES = (POLICY_SERVICE,)
 RETENTION_INTERVAL_SECONDS = 3600.0
 
 
@@ -63,6 +64,9 @@ async def create_server(
         servicers=[],
         service_names=SERVICE_NAMES,
         checks={"database": db.pinger(engine), "bundle": bundle_loaded},
+        # Every decision is in the decision log (with its request id, caller and
+        # inputs): no span or access-log line per successful Decide on top.
+        lean=[f"{POLICY_SERVICE}/Decide", f"{POLICY_SERVICE}/BatchDecide"],
     )
     server = PolicyServer(spec, settings, tracer_provider)
     metrics = PolicyMetrics(server.registry)
