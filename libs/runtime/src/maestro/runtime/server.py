@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -85,6 +86,7 @@ class GrpcServer:
         self.name = spec.name
         self.spec = spec
         self.settings = settings
+        sys.setswitchinterval(settings.gil_switch_interval_seconds)
         self.tracer_provider = tracer_provider or build_tracer_provider(
             spec.name, settings.trace_exporter, settings.otlp_endpoint
         )

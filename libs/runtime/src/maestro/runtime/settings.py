@@ -78,6 +78,16 @@ class ServiceSettings(BaseSettings):
     otlp_endpoint: str = Field(
         "127.0.0.1:4317", description="OTLP/gRPC collector address when trace_exporter=otlp."
     )
+    gil_switch_interval_seconds: float = Field(
+        0.0005,
+        gt=0,
+        le=0.1,
+        description="Python's thread switch interval for the process "
+        "(`sys.setswitchinterval`; Python's default is 0.005). Every SQL statement on a "
+        "service's writer and reader threads gives up the GIL and must win it back from "
+        "the busy event loop; at Python's default that wait dominates a transaction under "
+        "load. Process-wide: the last server started in a process sets it.",
+    )
     grace_seconds: float = Field(
         5.0, ge=0, description="How long in-flight RPCs may finish on shutdown."
     )

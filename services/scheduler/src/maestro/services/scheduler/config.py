@@ -43,16 +43,6 @@ class SchedulerSettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
     lease_seconds: float = Field(
         10.0, gt=0.2, le=600, description="How long a task lease lasts without a heartbeat."
     )
-    gil_switch_interval_seconds: float = Field(
-        0.0005,
-        gt=0,
-        le=0.1,
-        description="Python's thread switch interval for the process "
-        "(`sys.setswitchinterval`, Python's default 0.005). Every SQL statement on the "
-        "writer and reader threads gives up the GIL and must win it back from the "
-        "event loop; at the default that wait dominates a transaction under load. "
-        "Process-wide: it applies to every service sharing the process.",
-    )
     timer_interval_seconds: float = Field(
         0.2,
         gt=0,

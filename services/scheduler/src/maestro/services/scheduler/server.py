@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -52,7 +51,6 @@ async def create_server(
     settings: SchedulerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a scheduler server; ``server.port`` is the bound port."""
-    sys.setswitchinterval(settings.gil_switch_interval_seconds)
     url = db.database_url(settings.database_url, settings.data_dir, "scheduler")
     engine = db.create_engine(url)
     store = Store(engine, db.create_sync_engine(url), receipts=bool(settings.signer_address))
