@@ -65,6 +65,25 @@ class UnlessLean(grpc.aio.ServerInterceptor):
         return await self._inner.intercept_service(continuation, handler_call_details)
 
 
+def _access_log(level: int, call: context.CallContext, code: Code, elapsed: float) -> None:
+    """The access-log record of one call (``call.method`` is ``service/method``)."""
+    service, _, method = call.method.partition("/")
+    log.log(
+        level,
+        "rpc %s/%s %s",
+        service,
+        method,
+        code.name,
+        extra={
+            "grpc_service": service,
+            "grpc_method": method,
+            "grpc_code": code.name,
+            "caller_verified": call.caller_verified,
+            "duration_ms": round(elapsed * 1000, 3),
+        },
+    )
+
+
 def _split_method(full_method: str) -> tuple[str, str]:
     _, _, rest = full_method.partition("/")
     service, _, method = rest.partition("/")
@@ -215,22 +234,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             in_flight.dec()
             self._metrics.handled.labels(**labels, grpc_code=code.name).inc()
             self._metrics.latency.labels(**labels).observe(elapsed)
-            log.log(
-                logging.DEBUG
-                if service in _QUIET_SERVICES or (service in _QUIET_WHEN_OK and code == Code.OK)
-                else logging.INFO,
-                "rpc %s/%s %s",
-                service,
-                method,
-                code.name,
-                extra={
-                    "grpc_service": service,
-                    "grpc_method": method,
-                    "grpc_code": code.name,
-                    "caller_verified": call.caller_verified,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
+            quiet = service in _QUIET_SERVICES or (service in _QUIET_WHEN_OK and code == Code.OK)
+            _access_log(logging.DEBUG if quiet else logging.INFO, call, code, elapsed)
 
         return self._guard(ctx, call, service, method, finish)
 
@@ -245,19 +250,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         def finish(code: Code) -> None:
             self._metrics.handled.labels(service, method, kind, code.name).inc()
             if code != Code.OK:
-                log.info(
-                    "rpc %s/%s %s",
-                    service,
-                    method,
-                    code.name,
-                    extra={
-                        "grpc_service": service,
-                        "grpc_method": method,
-                        "grpc_code": code.name,
-                        "caller_verified": call.caller_verified,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    },
-                )
+                _access_log(logging.INFO, call, code, time.perf_counter() - started)
 
         return self._guard(ctx, call, service, method, finish)
 
