@@ -864,11 +864,17 @@ KEYS_FILE = "keys/jwks.json"
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 """Largest bundle (uncompressed) :func:`verify_bundle` reads."""
 MAX_BUNDLE_FILES = 20_000
-_GZIP_LEVEL = 9
-_CANONICAL_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-"""What :func:`build_evidence_bundle` writes: deflate, no flags, mtime 0,
-XFL 2 (level 9), OS 255. The gzip CRC covers the content but not this header,
-so the verifier insists on it: no byte of a bundle can change unnoticed."""
+_CANONICAL_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+"""What :func:`build_evidence_bundle` writes: deflate, no flags, mtime 0, XFL 0,
+OS 255."""
+_STORED_BLOCK = 0xFFFF
+"""Bundles are gzip of stored (uncompressed) deflate blocks of at most this
+many bytes: an encoding with exactly one form for a given content, which any
+verifier reproduces byte for byte (a compressed stream admits other
+encodings of the same content, and zlib builds differ in which they pick).
+So the verifier re-encodes what it read and insists on the very same bytes:
+no byte of a bundle can change unnoticed, not even one that leaves the
+content as it was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -978,6 +984,10 @@ def build_evidence_bundle(
 def pack_bundle(files: Mapping[str, bytes], mtime: int) -> bytes:
     """The deterministic ``.tar.gz`` of ``files`` (path → bytes): USTAR,
     sorted paths, mode 0644, owner 0, the given mtime, canonical gzip."""
+    return _gzip(_tar(files, mtime))
+
+
+def _tar(files: Mapping[str, bytes], mtime: int) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for path in sorted(files):
@@ -986,7 +996,7 @@ def pack_bundle(files: Mapping[str, bytes], mtime: int) -> bytes:
             info.mtime = mtime
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(files[path]))
-    return _gzip(raw.getvalue())
+    return raw.getvalue()
 
 
 def read_bundle(data: bytes) -> dict[str, bytes]:
@@ -1002,12 +1012,22 @@ def read_bundle(data: bytes) -> dict[str, bytes]:
 
 
 def _gzip(data: bytes) -> bytes:
-    """gzip with the canonical header, byte-identical on every platform
-    (the gzip module writes the OS byte differently across versions)."""
-    deflate = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    body = deflate.compress(data) + deflate.flush()
+    """gzip of stored deflate blocks with the canonical header: one encoding
+    per content, byte-identical on every platform."""
+    blocks = [data[i : i + _STORED_BLOCK] for i in range(0, len(data), _STORED_BLOCK)] or [b""]
+    body = bytearray()
+    for index, block in enumerate(blocks):
+        final = index == len(blocks) - 1
+        body += struct.pack("<BHH", 1 if final else 0, len(block), len(block) ^ 0xFFFF)
+        body += block
     trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-    return _CANONICAL_GZIP_HEADER + body + trailer
+    return _CANONICAL_GZIP_HEADER + bytes(body) + trailer
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1079,15 +1099,25 @@ def _gunzip(data: bytes) -> bytes:
         raise _CheckFailedError("bundle", "ARCHIVE", f"gzip stream is corrupt: {exc}") from exc
     if len(raw) > MAX_BUNDLE_BYTES:
         raise _CheckFailedError("bundle", "ARCHIVE", f"larger than {MAX_BUNDLE_BYTES} bytes")
+    canonical = _gzip(raw)
+    if canonical != data:
+        raise _CheckFailedError(
+            "bundle",
+            "ARCHIVE",
+            f"byte {_first_difference(canonical, data)} differs from the canonical gzip "
+            "encoding of the archive's content (stored blocks): the archive was altered",
+        )
     return raw
 
 
 def _untar(raw: bytes) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
+    mtime = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for member in tar:
                 name = member.name
+                mtime = int(member.mtime)
                 parts = name.split("/")
                 if not member.isreg():
                     raise _CheckFailedError(name, "ARCHIVE", "not a regular file")
@@ -1103,6 +1133,14 @@ def _untar(raw: bytes) -> dict[str, bytes]:
                 files[name] = extracted.read() if extracted is not None else b""
     except (tarfile.TarError, OSError, ValueError) as exc:
         raise _CheckFailedError("bundle", "ARCHIVE", f"not a readable tar archive: {exc}") from exc
+    canonical = _tar(files, mtime) if files else b""
+    if canonical != raw:
+        raise _CheckFailedError(
+            "bundle",
+            "ARCHIVE",
+            f"tar byte {_first_difference(canonical, raw)} differs from the canonical archive "
+            "of its files (a header or padding byte was changed): the archive was altered",
+        )
     return files
 
 
