@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import itertools
 import json
@@ -45,7 +44,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -74,6 +72,7 @@ from maestro.runtime.clients import RegistryClient, open_channel, probe_health  
 from maestro.scheduler.v1 import execution_pb2  # noqa: E402
 from maestro.scheduler.v1 import scheduler_service_pb2 as spb  # noqa: E402
 from maestro.scheduler.v1 import scheduler_service_pb2_grpc as spb_grpc  # noqa: E402
+from tests import processes  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.servers import (  # noqa: E402
     PostgresServer,
@@ -285,12 +284,6 @@ class CpuMeter:
 
 # -- service processes -------------------------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
 
 @dataclass
 class Service:
@@ -322,21 +315,10 @@ class Service:
             env[f"{prefix}METRICS_PORT"] = "0"
             env[f"{prefix}DATA_DIR"] = str(self.root / self.name)
         env.update(self.env)
-        with (self.root / f"{self.name}.log").open("ab") as log:
-            module = f"maestro.services.{self.module}"
-            command = (
-                [sys.executable, "-c", SAMPLER, str(self.profile), module]
-                if self.profile
-                else [sys.executable, "-m", module]
-            )
-            self.process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - PDEATHSIG: no orphans
-            )
+        module = f"maestro.services.{self.module}"
+        args = ("-c", SAMPLER, str(self.profile), module) if self.profile else (module,)
+        log = self.root / f"{self.name}.log"
+        self.process = processes.spawn(*args, env=env, log=log, cwd=self.root)
 
     async def _ready(self) -> bool:
         if self.module != "gateway":
@@ -359,18 +341,10 @@ class Service:
     def kill(self) -> None:
         """SIGKILL, by PID."""
         assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        processes.kill(self.process)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)
 
 
 # A sampling profiler for a service process (py-spy is not installed, and

@@ -24,33 +24,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from maestro.policy.v1 import decision_pb2
 from maestro.policy.v1 import policy_service_pb2 as pb
 from maestro.runtime import context
-from maestro.runtime.clients import open_channel, probe_health
+from maestro.runtime.clients import open_channel
 from maestro.runtime.errors import PermissionDeniedError
 from maestro.runtime.policy import PolicyClient, PolicyGate, principal_message
 from maestro.services.policy.bundle import read_source
 from maestro.services.policy.config import DEFAULT_BUNDLE
 from maestro.services.policy.engine import ENGINE_NAMES, EngineName, RegoEngine, create_engine
 from maestro.services.policy.regorus_engine import RegorusEngine
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.processes
+
+from tests import processes  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 VIEWER = context.Principal(tenant="acme", subject="ana", roles=("viewer",))
 NOBODY = context.Principal(tenant="acme", subject="ana")
@@ -146,23 +148,10 @@ async def gate_cache_figures(calls: int) -> dict[str, Any]:
     return {"gate check, cached (in process)": summary(latencies)}
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # in the child, between fork and exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def policy_process(root: Path, durable: bool, engine: EngineName) -> Iterator[str]:
-    """A policy server in its own process; yields its address."""
-    port = _free_port()
+@asynccontextmanager
+async def policy_process(root: Path, durable: bool, engine: EngineName) -> AsyncIterator[str]:
+    """A policy server in its own process, serving; yields its address."""
+    port = free_port()
     env = {
         **os.environ,
         "MAESTRO_POLICY_HOST": "127.0.0.1",
@@ -173,32 +162,11 @@ def policy_process(root: Path, durable: bool, engine: EngineName) -> Iterator[st
         "MAESTRO_POLICY_DECISION_LOG_DURABLE": "true" if durable else "false",
         "MAESTRO_POLICY_ENGINE": engine,
     }
-    with (root / "policy.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "maestro.services.policy"],
-            env=env,
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PDEATHSIG: no orphans
-        )
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def wait_ready(address: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while await probe_health(address, timeout=0.5) != "SERVING":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"policy at {address} did not become ready")
-        await asyncio.sleep(0.05)
+    log = root / "policy.log"
+    address = f"127.0.0.1:{port}"
+    with processes.running("maestro.services.policy", env=env, log=log, cwd=root) as process:
+        await processes.wait_serving(address, process, log)
+        yield address
 
 
 def _question(who: context.Principal, name: str) -> pb.DecideRequest:
@@ -287,12 +255,12 @@ async def main(calls: int, modes: list[str], engines: list[EngineName]) -> None:
     results.update(await gate_cache_figures(calls))
     for engine in engines:
         for mode in modes:
-            with (
-                tempfile.TemporaryDirectory(prefix="bench-policy-") as root,
-                policy_process(Path(root), durable=mode == "durable", engine=engine) as address,
-            ):
-                await wait_ready(address)
-                for name, figure in (await rpc_figures(address, calls)).items():
+            with tempfile.TemporaryDirectory(prefix="bench-policy-") as root:
+                async with policy_process(
+                    Path(root), durable=mode == "durable", engine=engine
+                ) as address:
+                    figures = await rpc_figures(address, calls)
+                for name, figure in figures.items():
                     results[f"{name} [{engine}, {mode} log]"] = figure
     width = max(len(n) for n in results)
     for name, figure in results.items():

@@ -32,21 +32,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import datetime as dt
 import json
 import os
 import platform
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,13 +57,14 @@ sys.path.insert(0, str(REPO))  # for tests.servers (throwaway PostgreSQL)
 from sqlalchemy import event  # noqa: E402
 
 from maestro.runtime import context, db, provenance  # noqa: E402
-from maestro.runtime.clients import open_channel, probe_health  # noqa: E402
+from maestro.runtime.clients import open_channel  # noqa: E402
 from maestro.services.signer.log import TransparencyLog  # noqa: E402
 from maestro.services.signer.merkle import MerkleTree  # noqa: E402
 from maestro.services.signer.service import Signer  # noqa: E402
 from maestro.services.signer.store import SignerStore  # noqa: E402
 from maestro.signer.v1 import signer_service_pb2 as pb  # noqa: E402
 from maestro.signer.v1 import signer_service_pb2_grpc as pb_grpc  # noqa: E402
+from tests import processes  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.servers import fresh_database, postgres_cluster  # noqa: E402
 from tests.unit.signer.support import (  # noqa: E402
@@ -119,16 +117,9 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # in the child, between fork and exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-@contextmanager
-def signer_process(root: Path, database_url: str) -> Iterator[str]:
-    """A signer in its own process; yields its address."""
+@asynccontextmanager
+async def signer_process(root: Path, database_url: str) -> AsyncIterator[str]:
+    """A signer in its own process, serving; yields its address."""
     port = free_port()
     env = {
         **os.environ,
@@ -143,32 +134,11 @@ def signer_process(root: Path, database_url: str) -> Iterator[str]:
     env.pop("GRPC_ENABLE_FORK_SUPPORT")
     if _INHERITED_FORK_SUPPORT is not None:
         env["GRPC_ENABLE_FORK_SUPPORT"] = _INHERITED_FORK_SUPPORT
-    with (root / "signer.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "maestro.services.signer"],
-            env=env,
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PDEATHSIG: no orphans
-        )
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def wait_ready(address: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while await probe_health(address, timeout=0.5) != "SERVING":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"signer at {address} did not become ready")
-        await asyncio.sleep(0.05)
+    log = root / "signer.log"
+    address = f"127.0.0.1:{port}"
+    with processes.running("maestro.services.signer", env=env, log=log, cwd=root) as process:
+        await processes.wait_serving(address, process, log)
+        yield address
 
 
 def _statement_request(i: int) -> pb.SignReceiptRequest:
@@ -343,8 +313,7 @@ async def run_backend(backend: str, plan: Plan, root: Path) -> dict[str, Any]:
         else:
             server = stack.enter_context(postgres_cluster(durable=True))
             url, own_url = fresh_database(server), fresh_database(server)
-        with signer_process(root, url) as address:
-            await wait_ready(address)
+        async with signer_process(root, url) as address:
             results = await rpc_scenarios(address, plan)
         results["sign_in_process"] = await sign_in_process(own_url, plan)
         return results
