@@ -15,8 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from maestro.common.v1 import source_pb2
 from maestro.registry.v1 import registry_service_pb2 as pb
-from maestro.registry.v1 import registry_service_pb2_grpc as pb_grpc
-from maestro.runtime.clients import open_channel
+from maestro.runtime.clients import RegistryClient, open_channel
 from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
@@ -79,13 +78,12 @@ async def test_trace_continues_through_server_to_server_call(
     tracer = client_provider.get_tracer("test")
     try:
         with tracer.start_as_current_span("author-saves-workflow") as root:
-            await pb_grpc.RegistryServiceStub(channel).CreateWorkflow(
+            await RegistryClient(channel, timeout=5).create_workflow(
                 pb.CreateWorkflowRequest(
                     source=source_pb2.WorkflowSource(
                         content=b"name: traced\nsteps:\n  - id: a\n    type: task\n"
                     )
-                ),
-                timeout=5,
+                )
             )
     finally:
         await channel.close()
