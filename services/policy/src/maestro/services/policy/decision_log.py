@@ -1,9 +1,9 @@
-"""The decision log writer: group commit of decisions, off the event loop.
+"""The decision log writer: group commit of decisions.
 
 Decide hands its decision to :meth:`DecisionLog.append`, which queues it; one
 writer task takes everything queued (up to ``batch_size``) and commits it in a
-single transaction on the store's writer thread, so concurrent decisions share
-one commit and Decide never runs SQL itself.
+single transaction (see :class:`DecisionStore` for where that runs), so
+concurrent decisions share one commit and Decide never runs SQL itself.
 
 Durable mode (the contract) awaits the commit before the decision is returned,
 so every answer an enforcement point acts on is in the log; a failed commit

@@ -7,9 +7,14 @@ DELETE only for retention. ``request_id`` is unique, which is what makes Decide
 idempotent: a second decision with a logged request id is not inserted, and its
 caller gets the first one back.
 
-Writes run whole on one writer thread (a synchronous engine), so the decision
-log writer commits a batch with one hop off the event loop; reads use the async
-engine. SQLite and PostgreSQL alike, migrated by Alembic at start-up.
+Writes use a synchronous engine. On SQLite a decision batch commits on the
+event loop itself: a one-row commit in WAL mode without fsync costs ~0.1 ms,
+less than the two thread hops it would otherwise take (which, on a busy
+machine, cost a durable Decide more than the evaluation). On PostgreSQL, whose
+commit is a network round trip, a batch commits on one writer thread. Retention
+trims run on that thread on either database, serialised with the inserts by a
+lock, so an inline insert never waits on SQLite's file lock. Reads use the
+async engine. SQLite and PostgreSQL alike, migrated by Alembic at start-up.
 """
 
 from __future__ import annotations
@@ -137,6 +142,8 @@ class DecisionStore:
         self.engine = engine
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="policy-log-writer")
+        self._inline = writer.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
 
     async def migrate(self) -> None:
         """Upgrades the schema to the newest migration (SQLite and PostgreSQL;
@@ -155,8 +162,11 @@ class DecisionStore:
         """Appends ``rows`` in one transaction. A row whose request id is logged
         already (by an earlier batch, or earlier in this one) is not inserted;
         the result maps each such row's decision id to what was logged first."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, self._insert, rows)
+        async with self._write_lock:
+            if self._inline:
+                return self._insert(rows)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, self._insert, rows)
 
     def _insert(self, rows: Sequence[DecisionRow]) -> dict[str, LoggedRequest]:
         dialect = self._writer.dialect.name
@@ -182,8 +192,9 @@ class DecisionStore:
 
     async def trim(self, before: datetime, limit: int = 10_000) -> int:
         """Deletes up to ``limit`` decisions made before ``before`` (retention)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, self._trim, before, limit)
+        async with self._write_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, self._trim, before, limit)
 
     def _trim(self, before: datetime, limit: int) -> int:
         oldest = (
