@@ -184,9 +184,7 @@ def _channel(
     if tls is not None:
         if authority:
             options = [*options, ("grpc.ssl_target_name_override", authority)]
-        return grpc.aio.secure_channel(
-            address, tls.channel_credentials(), options=options
-        )
+        return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
     if authority:
         options = [*options, ("grpc.default_authority", authority)]
     return grpc.aio.insecure_channel(address, options=options)
