@@ -143,6 +143,7 @@ class DecisionStore:
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="policy-log-writer")
         self._inline = writer.dialect.name == "sqlite"
+        self._appender = _SqliteAppender(writer) if self._inline else None
         self._write_lock = asyncio.Lock()
 
     async def migrate(self) -> None:
@@ -153,6 +154,8 @@ class DecisionStore:
 
     async def close(self) -> None:
         self._writer_thread.shutdown(wait=True)
+        if self._appender is not None:
+            self._appender.close()
         self._writer.dispose()
         await self.engine.dispose()
 
@@ -169,19 +172,23 @@ class DecisionStore:
             return await loop.run_in_executor(self._writer_thread, self._insert, rows)
 
     def _insert(self, rows: Sequence[DecisionRow]) -> dict[str, LoggedRequest]:
-        dialect = self._writer.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(decisions)
-            .on_conflict_do_nothing(index_elements=["request_id"])
-            .returning(decisions.c.decision_id)
-        )
-        with self._writer.begin() as conn:
-            values = [{name: getattr(r, name) for name in _COLUMNS} for r in rows]
-            inserted = set(conn.execute(statement, values).scalars().all())
-            skipped = [r for r in rows if r.decision_id not in inserted]
-            if not skipped:
-                return {}
+        if self._appender is not None:
+            inserted = self._appender.append(rows)
+        else:
+            statement = (
+                postgresql.insert(decisions)
+                .on_conflict_do_nothing(index_elements=["request_id"])
+                .returning(decisions.c.decision_id)
+            )
+            with self._writer.begin() as conn:
+                values = [{name: getattr(r, name) for name in _COLUMNS} for r in rows]
+                inserted = set(conn.execute(statement, values).scalars().all())
+        skipped = [r for r in rows if r.decision_id not in inserted]
+        if not skipped:
+            return {}
+        # Logged rows never change (retention only deletes), so reading them
+        # after the commit sees what the conflicting insert saw.
+        with self._writer.connect() as conn:
             found = conn.execute(
                 select(
                     decisions.c.request_id, decisions.c.request_hash, decisions.c.decision
@@ -273,6 +280,53 @@ class DecisionStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_row(r._mapping) for r in rows]
+
+
+class _SqliteAppender:
+    """Decision inserts on SQLite, straight on one DBAPI connection held for
+    the store's life: the statement compiled once by SQLAlchemy, the values
+    converted by the columns' own bind processors. A one-row commit costs a
+    third of the same insert through a SQLAlchemy ``Connection``, and it runs
+    on the event loop (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        compiled = (
+            sqlite.insert(decisions)
+            .on_conflict_do_nothing(index_elements=["request_id"])
+            .returning(decisions.c.decision_id)
+            .compile(dialect=dialect, column_keys=list(_COLUMNS))
+        )
+        self._sql = str(compiled)
+        self._columns = [
+            (name, decisions.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in compiled.positiontup or ()
+        ]
+        self._connection = engine.raw_connection()
+
+    def append(self, rows: Sequence[DecisionRow]) -> set[str]:
+        """Inserts ``rows`` in one transaction; the decision ids inserted (a row
+        whose request id is logged already is not)."""
+        inserted: set[str] = set()
+        cursor = self._connection.cursor()
+        try:
+            for row in rows:
+                values = [
+                    getattr(row, name) if convert is None else convert(getattr(row, name))
+                    for name, convert in self._columns
+                ]
+                cursor.execute(self._sql, values)
+                inserted.update(found[0] for found in cursor.fetchall())
+            self._connection.commit()
+        except BaseException:
+            self._connection.rollback()
+            raise
+        finally:
+            cursor.close()
+        return inserted
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def _row(mapping: object) -> DecisionRow:
