@@ -4,6 +4,7 @@ decisions the same way on both."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,13 @@ from sqlalchemy.engine import Connection
 
 from maestro.policy.v1 import policy_service_pb2 as pb
 from maestro.runtime import db
-from maestro.services.policy.store import ALEMBIC_VERSION_TABLE, DecisionStore, metadata
+from maestro.services.policy.store import (
+    ALEMBIC_VERSION_TABLE,
+    CHECKPOINT_EVERY_COMMITS,
+    DecisionRow,
+    DecisionStore,
+    metadata,
+)
 from tests.servers import PostgresServer, fresh_database, postgres
 from tests.unit.policy.support import ADMIN, copy_bundle, policy_mesh, principal, question
 
@@ -99,3 +106,56 @@ async def test_the_decision_log_on_each_database(database_url: str, tmp_path: Pa
         assert await store.get_decision(made[0].name.removeprefix("decisions/")) is None
     finally:
         await store.close()
+
+
+def _row(i: int) -> DecisionRow:
+    return DecisionRow(
+        decision_id=f"{i:026d}",
+        request_id=f"wal-{i}",
+        request_hash="0" * 64,
+        create_time=datetime.now(UTC),
+        tenant="acme",
+        subject="ana",
+        action="workflow.read",
+        allow=True,
+        resource_type="workflow",
+        resource_name=f"workflows/wf-{i}",
+        resource_tenant="acme",
+        bundle_revision="sha256:test",
+        cached=False,
+        enforcer="tests",
+        decision=b"x" * 600,
+    )
+
+
+async def test_sqlite_checkpoints_run_off_the_commits_and_keep_the_wal_small(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'policy.db'}"
+    engine = db.create_engine(url)
+    store = DecisionStore(engine, db.create_sync_engine(url))
+    await store.migrate()
+    wal = tmp_path / "policy.db-wal"
+    commits = CHECKPOINT_EVERY_COMMITS * 12
+    largest = 0
+    try:
+        for i in range(commits):
+            # One decision per commit, as a lone caller's durable Decide makes.
+            assert await store.insert_decisions([_row(i)]) == {}
+            if i % 50 == 0:
+                await asyncio.sleep(0.01)  # lets a running checkpoint finish
+                largest = max(largest, wal.stat().st_size)
+    finally:
+        await store.close()
+    # Every commit writes ~6 pages (the table and five indexes): without the
+    # background checkpoints (the inline connection runs none itself) the WAL
+    # would hold all ~7,000 of them (~29 MB); with them it keeps being reused.
+    assert 0 < largest < 3 * CHECKPOINT_EVERY_COMMITS * 8 * 4096
+    reopened = DecisionStore(db.create_engine(url), db.create_sync_engine(url))
+    try:
+        last = await reopened.get_decision(f"{commits - 1:026d}")
+        assert last is not None
+        assert last.request_id == f"wal-{commits - 1}"
+        assert last.create_time.tzinfo is not None
+    finally:
+        await reopened.close()
