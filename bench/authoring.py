@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import random
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -36,6 +37,11 @@ from maestro.compiler.v1 import compiler_service_pb2_grpc as pb_grpc
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server
 from maestro.services.compiler.service import Compiler, Source
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for bench.common
+
+from bench.common import machine_line  # noqa: E402
 
 
 def generate(steps: int, seed: int) -> dict[str, Any]:
@@ -223,7 +229,7 @@ async def main(steps: int, runs: int) -> None:
                 )
     finally:
         await server.stop(0)
-    print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}")
+    print(machine_line())
     print(f"document: {steps} steps, {len(base)} bytes JSON")
     for line in results:
         print(line)

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,14 +42,14 @@ from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for bench.common
+
+from bench.common import machine_line, percentile  # noqa: E402
+
 REQUEST = pb.DigestWorkflowRequest(
     source=source_pb2.WorkflowSource(content=b"name: bench\nsteps:\n  - id: a\n    type: task\n")
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(channel: grpc.aio.Channel, calls: int) -> list[float]:
@@ -128,7 +128,7 @@ async def main(calls: int, rounds: int) -> None:
             await direct.stop(0)
             await native.stop(0)
     version = await asyncio.to_thread(envoy_version)
-    print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}")
+    print(machine_line())
     print(f"envoy: {version}, --concurrency 1; retries during the run: {retries}")
     print(f"TLS between the listeners: {', '.join(versions)}")
     print(f"calls: {calls} x {rounds} rounds each, sequential, client in-process")

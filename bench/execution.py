@@ -66,6 +66,7 @@ import httpx  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.servers (throwaway PostgreSQL and Redis)
 
+from bench.common import percentile, speed_probe  # noqa: E402
 from maestro.common.v1 import source_pb2  # noqa: E402
 from maestro.registry.v1 import registry_service_pb2 as rpb  # noqa: E402
 from maestro.runtime.clients import RegistryClient, open_channel, probe_health  # noqa: E402
@@ -156,14 +157,6 @@ QUICK = Plan(
 # -- statistics ------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "n": len(values),
@@ -199,6 +192,7 @@ def machine() -> dict[str, Any]:
         "cpu_model": model,
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "loadavg_start": os.getloadavg(),
+        "speed_probe_ms_start": speed_probe(),
     }
 
 
@@ -1226,8 +1220,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         else:
             shutil.rmtree(root, ignore_errors=True)
     report["machine"]["loadavg_end"] = os.getloadavg()
+    report["machine"]["speed_probe_ms_end"] = speed_probe()
     for backend, result in report["backends"].items():
         print_report(backend, result)
+    probes = report["machine"]
+    print(
+        f"speed probe {probes['speed_probe_ms_start']} ms at the start, "
+        f"{probes['speed_probe_ms_end']} ms at the end"
+    )
     return report
 
 

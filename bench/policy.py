@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from maestro.services.policy.regorus_engine import RegorusEngine
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.processes
 
+from bench.common import machine_line, percentile, speed_probe  # noqa: E402
 from tests import processes  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -72,11 +72,6 @@ ALLOW = {
 }
 DENY = {**ALLOW, "principal": {**ALLOW["principal"], "roles": []}}
 DENY["resource"] = {**ALLOW["resource"], "classification": "restricted"}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -268,8 +263,7 @@ def gather_rounds(per_round: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def main(calls: int, rounds: int, modes: list[str], engines: list[EngineName]) -> None:
-    print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}")
-    print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()}")
+    print(machine_line())
     print(
         f"regopy: rego-cpp {RegoEngine.version()}; regorus: gordon-to-regorus "
         f"{RegorusEngine.version()}; engines: {', '.join(engines)}; calls per figure: {calls}"
@@ -297,6 +291,7 @@ async def main(calls: int, rounds: int, modes: list[str], engines: list[EngineNa
             f"{name:<{width}}  p50 {figure['p50_ms']:7.3f} ms  p95 {figure['p95_ms']:7.3f} ms"
             f"  p99 {figure['p99_ms']:7.3f} ms (rounds {low:.2f}-{high:.2f}){extra}"
         )
+    print(f"speed probe at the end: {speed_probe()} ms")
     print(json.dumps(results))
 
 

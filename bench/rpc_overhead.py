@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import grpc
 
@@ -26,14 +27,14 @@ from maestro.services.compiler.server import create_server
 from maestro.services.compiler.service import Compiler
 from maestro.services.compiler.servicer import CompilerServicer
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for bench.common
+
+from bench.common import machine_line, percentile  # noqa: E402
+
 REQUEST = pb.DigestWorkflowRequest(
     source=source_pb2.WorkflowSource(content=b"name: bench\nsteps:\n  - id: a\n    type: task\n")
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(address: str, calls: int) -> list[float]:
@@ -63,7 +64,7 @@ async def main(calls: int, rounds: int) -> None:
     finally:
         await full.stop(0)
         await bare.stop(0)
-    print(f"machine: {platform.node()} {platform.machine()} python {platform.python_version()}")
+    print(machine_line())
     print(f"calls: {calls} x {rounds} rounds each, sequential, client in-process")
     for name, values in results.items():
         p50, p95, p99 = (

@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))  # for tests.servers (throwaway PostgreSQL)
 
 from sqlalchemy import event  # noqa: E402
 
+from bench.common import percentile, speed_probe  # noqa: E402
 from maestro.runtime import context, db, provenance  # noqa: E402
 from maestro.runtime.clients import open_channel  # noqa: E402
 from maestro.services.signer.log import TransparencyLog  # noqa: E402
@@ -99,13 +100,6 @@ QUICK = Plan(
     bundle_receipts=20,
     cap_seconds=20.0,
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -333,6 +327,7 @@ def main() -> None:
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         ),
         "load_average": os.getloadavg()[0],
+        "speed_probe_ms": speed_probe(),
         "plan": plan.__dict__,
     }
     for backend in backends:
