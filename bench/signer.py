@@ -58,13 +58,12 @@ from sqlalchemy import event  # noqa: E402
 
 from bench.common import percentile, speed_probe  # noqa: E402
 from maestro.runtime import context, db, provenance  # noqa: E402
-from maestro.runtime.clients import open_channel  # noqa: E402
+from maestro.runtime.clients import SignerClient, open_channel  # noqa: E402
 from maestro.services.signer.log import TransparencyLog  # noqa: E402
 from maestro.services.signer.merkle import MerkleTree  # noqa: E402
 from maestro.services.signer.service import Signer  # noqa: E402
 from maestro.services.signer.store import SignerStore  # noqa: E402
 from maestro.signer.v1 import signer_service_pb2 as pb  # noqa: E402
-from maestro.signer.v1 import signer_service_pb2_grpc as pb_grpc  # noqa: E402
 from tests import processes  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.servers import fresh_database, postgres_cluster  # noqa: E402
@@ -171,17 +170,15 @@ async def closed_loop(
 
 
 async def rpc_scenarios(address: str, plan: Plan) -> dict[str, Any]:
-    channel = open_channel(
-        address, caller="registry", services=[pb.DESCRIPTOR.services_by_name["SignerService"]]
-    )
-    stub = pb_grpc.SignerServiceStub(channel)
+    channel = open_channel(address, caller="registry", services=SignerClient.SERVICES)
+    client = SignerClient(channel, timeout=10, address=address)
     results: dict[str, Any] = {}
     try:
         with context.bind(context.CallContext(principal=ANA)):
             requests = iter(range(10**9))
 
             async def sign(_: int) -> None:
-                await stub.SignReceipt(_statement_request(next(requests)), timeout=10)
+                await client.sign_receipt(_statement_request(next(requests)))
 
             await closed_loop(1, plan.warmup, plan.cap_seconds, sign)
             latencies, wall, errors = await closed_loop(
@@ -201,20 +198,17 @@ async def rpc_scenarios(address: str, plan: Plan) -> dict[str, Any]:
                 "errors": errors,
                 "per_s": round(len(latencies) / wall, 1),
             }
-            size = (
-                await stub.GetCheckpoint(pb.GetCheckpointRequest(), timeout=10)
-            ).checkpoint.tree_size
+            size = (await client.get_checkpoint()).checkpoint.tree_size
             rng = random.Random(7)
 
             async def prove(i: int) -> None:
                 if i % 2:
-                    await stub.GetInclusionProof(
-                        pb.GetInclusionProofRequest(log_index=rng.randrange(size)), timeout=10
+                    await client.get_inclusion_proof(
+                        pb.GetInclusionProofRequest(log_index=rng.randrange(size))
                     )
                 else:
-                    await stub.GetConsistencyProof(
-                        pb.GetConsistencyProofRequest(first_size=rng.randrange(1, size + 1)),
-                        timeout=10,
+                    await client.get_consistency_proof(
+                        pb.GetConsistencyProofRequest(first_size=rng.randrange(1, size + 1))
                     )
 
             latencies, wall, errors = await closed_loop(

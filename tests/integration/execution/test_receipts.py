@@ -237,6 +237,36 @@ async def test_a_succeeded_execution_gets_a_receipt_that_attests_its_run(mesh: M
 
     async with signer_client(mesh.signer) as signer:
         receipt, statement, predicate = await read_receipt(signer, execution.receipt)
+        # The log holds it: an inclusion proof from the typed client leads to
+        # the root of the checkpoint it comes with, and the latest checkpoint
+        # is consistent with that one.
+        with acting_as(AUDITOR):
+            proof = await signer.get_inclusion_proof(
+                sgpb.GetInclusionProofRequest(log_index=receipt.log_index)
+            )
+            latest = (await signer.get_checkpoint()).checkpoint
+            consistency = await signer.get_consistency_proof(
+                sgpb.GetConsistencyProofRequest(first_size=proof.checkpoint.tree_size)
+            )
+    included = proof.inclusion_proof
+    assert included.leaf_hash == receipt.leaf_hash
+    provenance.verify_inclusion(
+        included.leaf_index,
+        included.tree_size,
+        included.leaf_hash,
+        list(included.hashes),
+        proof.checkpoint.root_hash,
+    )
+    assert latest.tree_size >= proof.checkpoint.tree_size
+    grown = consistency.consistency_proof
+    assert grown.second_size == consistency.checkpoint.tree_size >= latest.tree_size
+    provenance.verify_consistency(
+        grown.first_size,
+        grown.second_size,
+        proof.checkpoint.root_hash,
+        consistency.checkpoint.root_hash,
+        list(grown.hashes),
+    )
     assert receipt.kind == receipt_pb2.RECEIPT_KIND_EXECUTION
     assert receipt.subject == execution.name
     assert receipt.tenant == "default"

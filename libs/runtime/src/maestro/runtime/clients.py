@@ -758,7 +758,8 @@ class ExecutorAdminClient(ServiceClient):
 
 class SignerClient(ServiceClient):
     """Typed client of ``maestro.signer.v1.SignerService``: receipts for the
-    registry and the scheduler, bundles and public keys for the gateway."""
+    registry and the scheduler, bundles and public keys for the gateway, the
+    log's checkpoint and proofs for auditors' tools."""
 
     SERVICES: tuple[ServiceDescriptor, ...] = (
         signer_pb.DESCRIPTOR.services_by_name["SignerService"],
@@ -797,6 +798,30 @@ class SignerClient(ServiceClient):
     ) -> signer_pb.ExportEvidenceBundleResponse:
         response: signer_pb.ExportEvidenceBundleResponse = await self._unary(
             self._stub.ExportEvidenceBundle, request, timeout=timeout
+        )
+        return response
+
+    async def get_checkpoint(
+        self, request: signer_pb.GetCheckpointRequest | None = None, *, timeout: float | None = None
+    ) -> signer_pb.GetCheckpointResponse:
+        response: signer_pb.GetCheckpointResponse = await self._unary(
+            self._stub.GetCheckpoint, request or signer_pb.GetCheckpointRequest(), timeout=timeout
+        )
+        return response
+
+    async def get_inclusion_proof(
+        self, request: signer_pb.GetInclusionProofRequest, *, timeout: float | None = None
+    ) -> signer_pb.GetInclusionProofResponse:
+        response: signer_pb.GetInclusionProofResponse = await self._unary(
+            self._stub.GetInclusionProof, request, timeout=timeout
+        )
+        return response
+
+    async def get_consistency_proof(
+        self, request: signer_pb.GetConsistencyProofRequest, *, timeout: float | None = None
+    ) -> signer_pb.GetConsistencyProofResponse:
+        response: signer_pb.GetConsistencyProofResponse = await self._unary(
+            self._stub.GetConsistencyProof, request, timeout=timeout
         )
         return response
 
