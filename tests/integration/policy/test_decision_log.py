@@ -20,12 +20,18 @@ from maestro.runtime import db
 from maestro.services.policy.store import (
     ALEMBIC_VERSION_TABLE,
     CHECKPOINT_EVERY_COMMITS,
-    DecisionRow,
     DecisionStore,
     metadata,
 )
 from tests.servers import PostgresServer, fresh_database, postgres
-from tests.unit.policy.support import ADMIN, copy_bundle, policy_mesh, principal, question
+from tests.unit.policy.support import (
+    ADMIN,
+    copy_bundle,
+    decision_row,
+    policy_mesh,
+    principal,
+    question,
+)
 
 __all__ = ["postgres"]
 
@@ -108,26 +114,6 @@ async def test_the_decision_log_on_each_database(database_url: str, tmp_path: Pa
         await store.close()
 
 
-def _row(i: int) -> DecisionRow:
-    return DecisionRow(
-        decision_id=f"{i:026d}",
-        request_id=f"wal-{i}",
-        request_hash="0" * 64,
-        create_time=datetime.now(UTC),
-        tenant="acme",
-        subject="ana",
-        action="workflow.read",
-        allow=True,
-        resource_type="workflow",
-        resource_name=f"workflows/wf-{i}",
-        resource_tenant="acme",
-        bundle_revision="sha256:test",
-        cached=False,
-        enforcer="tests",
-        decision=b"x" * 600,
-    )
-
-
 async def test_sqlite_checkpoints_run_off_the_commits_and_keep_the_wal_small(
     tmp_path: Path,
 ) -> None:
@@ -141,7 +127,10 @@ async def test_sqlite_checkpoints_run_off_the_commits_and_keep_the_wal_small(
     try:
         for i in range(commits):
             # One decision per commit, as a lone caller's durable Decide makes.
-            assert await store.insert_decisions([_row(i)]) == {}
+            assert (
+                await store.insert_decisions([decision_row(i, f"wal-{i}", decision=b"x" * 600)])
+                == {}
+            )
             if i % 50 == 0:
                 await asyncio.sleep(0.01)  # lets a running checkpoint finish
                 largest = max(largest, wal.stat().st_size)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from maestro.runtime.clients import open_channel
 from maestro.runtime.policy import PolicyClient, PolicyGate, classification, principal_message
 from maestro.services.policy.config import DEFAULT_BUNDLE, PolicySettings
 from maestro.services.policy.server import PolicyServer, create_server
+from maestro.services.policy.store import DecisionRow
 
 AUTHZ = Path("maestro/authz/authz.rego")
 AUTHZ_TEST = Path("maestro/authz/authz_test.rego")
@@ -78,6 +80,27 @@ def question(
     if extra:
         request.context.update(extra)
     return request
+
+
+def decision_row(i: int, request_id: str = "", *, decision: bytes = b"") -> DecisionRow:
+    """A decision-log row numbered ``i`` (decision id ``i`` zero-padded)."""
+    return DecisionRow(
+        decision_id=f"{i:026d}",
+        request_id=request_id or f"r-{i}",
+        request_hash="0" * 64,
+        create_time=datetime.now(UTC),
+        tenant="acme",
+        subject="ana",
+        action="workflow.read",
+        allow=True,
+        resource_type="workflow",
+        resource_name=f"workflows/wf-{i}",
+        resource_tenant="acme",
+        bundle_revision="sha256:test",
+        cached=False,
+        enforcer="tests",
+        decision=decision,
+    )
 
 
 def copy_bundle(target: Path) -> Path:

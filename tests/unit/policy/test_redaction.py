@@ -5,7 +5,6 @@ double standing in for the database)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from maestro.runtime.errors import UnavailableError
 from maestro.services.policy.decision_log import DecisionLog
 from maestro.services.policy.redaction import DEFAULT_SECRET_KEYS, REDACTED, Redactor
 from maestro.services.policy.store import DecisionRow, LoggedRequest
+from tests.unit.policy.support import decision_row
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -70,26 +70,6 @@ def test_ordinary_values_and_a_bundles_own_keys() -> None:
     assert custom.value == {"SSN": REDACTED, "password": "kept: not a key here"}
 
 
-def _row(i: int, request_id: str = "") -> DecisionRow:
-    return DecisionRow(
-        decision_id=f"{i:026d}",
-        request_id=request_id or f"r-{i}",
-        request_hash="h",
-        create_time=datetime.now(UTC),
-        tenant="acme",
-        subject="ana",
-        action="workflow.read",
-        allow=True,
-        resource_type="workflow",
-        resource_name="workflows/a",
-        resource_tenant="acme",
-        bundle_revision="sha256:x",
-        cached=False,
-        enforcer="tests",
-        decision=b"",
-    )
-
-
 class SlowStore:
     """Writes take a while and can be made to fail."""
 
@@ -115,7 +95,7 @@ async def test_concurrent_decisions_share_a_commit() -> None:
     store = SlowStore()
     log = _log(store, durable=True)
     log.start()
-    futures = [log.append(_row(i)) for i in range(50)]
+    futures = [log.append(decision_row(i)) for i in range(50)]
     assert all(f is not None for f in futures)
     assert await asyncio.gather(*(f for f in futures if f is not None)) == [None] * 50
     await log.close()
@@ -128,11 +108,11 @@ async def test_a_failed_commit_fails_the_durable_decisions() -> None:
     store.failures = 1
     log = _log(store, durable=True)
     log.start()
-    future = log.append(_row(1))
+    future = log.append(decision_row(1))
     assert future is not None
     with pytest.raises(UnavailableError):
         await future
-    later = log.append(_row(2))
+    later = log.append(decision_row(2))
     assert later is not None and await later is None
     await log.close()
     assert store.batches == [[f"{2:026d}"]]
@@ -144,19 +124,19 @@ async def test_non_durable_decisions_are_retried_and_flushed_on_close() -> None:
     log = _log(store, durable=False, batch_size=7)
     log.start()
     for i in range(30):
-        assert log.append(_row(i)) is None
+        assert log.append(decision_row(i)) is None
     assert log.pending(f"{0:026d}") is not None
     await log.close(timeout=5)
     written = [d for batch in store.batches for d in batch]
     assert sorted(written) == [f"{i:026d}" for i in range(30)]
     assert log.pending(f"{0:026d}") is None
     with pytest.raises(UnavailableError):
-        log.append(_row(99))
+        log.append(decision_row(99))
 
 
 async def test_a_full_queue_pushes_back() -> None:
     log = _log(SlowStore(), durable=False, max_pending=3)
     for i in range(3):
-        log.append(_row(i))
+        log.append(decision_row(i))
     with pytest.raises(UnavailableError, match="behind"):
-        log.append(_row(3))
+        log.append(decision_row(3))

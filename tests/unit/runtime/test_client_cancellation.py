@@ -63,6 +63,16 @@ async def server() -> AsyncIterator[tuple[str, dict[str, object]]]:
         await srv.stop(0)
 
 
+@pytest.fixture
+async def channel(server: tuple[str, dict[str, object]]) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel from ``open_channel`` to the test server, as service ``tests``."""
+    opened = open_channel(server[0], caller="tests")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 class _Client(ServiceClient):
     def __init__(self, channel: grpc.aio.Channel) -> None:
         super().__init__(channel, timeout=30)
@@ -81,19 +91,15 @@ class _Client(ServiceClient):
 
 
 async def test_cancelling_the_caller_cancels_the_rpc_on_the_server(
-    server: tuple[str, dict[str, object]],
+    server: tuple[str, dict[str, object]], channel: grpc.aio.Channel
 ) -> None:
-    address, seen = server
-    channel = open_channel(address, caller="tests")
-    try:
-        task = asyncio.create_task(_Client(channel).wait())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await asyncio.wait_for(seen["cancelled"].wait(), 5)  # type: ignore[attr-defined]
-    finally:
-        await channel.close()
+    seen = server[1]
+    task = asyncio.create_task(_Client(channel).wait())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(seen["cancelled"].wait(), 5)  # type: ignore[attr-defined]
 
 
 async def test_identity_and_trace_context_travel_on_unary_and_streaming_calls(
@@ -137,16 +143,12 @@ async def test_identity_and_trace_context_travel_on_unary_and_streaming_calls(
 
 
 async def test_a_raw_stub_on_the_channel_sends_only_what_it_is_given(
-    server: tuple[str, dict[str, object]],
+    server: tuple[str, dict[str, object]], channel: grpc.aio.Channel
 ) -> None:
-    address, seen = server
-    channel = open_channel(address, caller="tests")
-    try:
-        with context.bind(context.CallContext(request_id="r-2")):
-            async for _ in channel.unary_stream(_STREAM)(b"", timeout=5):
-                pass
-    finally:
-        await channel.close()
+    seen = server[1]
+    with context.bind(context.CallContext(request_id="r-2")):
+        async for _ in channel.unary_stream(_STREAM)(b"", timeout=5):
+            pass
     stream_metadata = seen["stream_metadata"]
     assert isinstance(stream_metadata, dict)
     assert "x-request-id" not in stream_metadata
