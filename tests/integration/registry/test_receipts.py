@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from maestro.runtime.provenance import (
 from maestro.runtime.receipts import ReceiptSettings, open_receipt_relay, receipt_request_id
 from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
+from maestro.services.compiler.plan import COMPILER_VERSION
 from maestro.services.compiler.server import create_server as create_compiler
 from maestro.services.registry.clients import CompilerAdapter
 from maestro.services.registry.config import RegistrySettings
@@ -297,7 +299,9 @@ async def test_publish_returns_a_verified_receipt_attesting_the_version(
         reason_for_access="ship orders-flow",
     )
     assert predicate.publish_time == stored.publish_time
-    assert predicate.compiler_version == ""  # CompiledPlan names no compiler version
+    # The compiler that produced the stored plan, as the plan records it.
+    assert predicate.compiler_version == stored.plan.compiler_version == COMPILER_VERSION
+    assert predicate.compiler_version == metadata.version("maestro-compiler")
 
     # The decision that allowed the publish is in the policy service's log.
     assert len(predicate.policy_decision_ids) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from maestro.common.v1 import plan_pb2, workflow_pb2
 from maestro.services.compiler import digest
 from maestro.services.compiler.normalize import normalize
 from maestro.services.compiler.plan import (
+    COMPILER_VERSION,
     PLAN_VERSION,
     compile_plan,
     referenced_steps,
@@ -33,6 +35,8 @@ def plan_of(document: dict[str, Any]) -> plan_pb2.CompiledPlan:
 def test_hello_sample_plan() -> None:
     plan = plan_of(yaml.safe_load((SAMPLES / "hello.yaml").read_text()))
     assert plan.plan_version == PLAN_VERSION
+    # The installed compiler's version: what version receipts attest.
+    assert plan.compiler_version == metadata.version("maestro-compiler") == COMPILER_VERSION
     assert [s.step.id for s in plan.steps] == ["greet", "pause", "reply"]
     assert [(s.order, s.level) for s in plan.steps] == [(0, 0), (1, 1), (2, 2)]
     assert [list(level.step_ids) for level in plan.levels] == [["greet"], ["pause"], ["reply"]]

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from maestro.common.v1 import workflow_pb2 as maestro_dot_common_dot_v1_dot_workflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmaestro/common/v1/plan.proto\x12\x11maestro.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a maestro/common/v1/workflow.proto\"\xdf\x02\n\x0c\x43ompiledPlan\x12+\n\x11\x64\x65\x66inition_digest\x18\x01 \x01(\tR\x10\x64\x65\x66initionDigest\x12!\n\x0cplan_version\x18\x02 \x01(\x05R\x0bplanVersion\x12\x34\n\x05steps\x18\x03 \x03(\x0b\x32\x1e.maestro.common.v1.PlannedStepR\x05steps\x12\x34\n\x06levels\x18\x04 \x03(\x0b\x32\x1c.maestro.common.v1.PlanLevelR\x06levels\x12%\n\x0eterminal_steps\x18\x05 \x03(\tR\rterminalSteps\x12M\n\x15\x63ritical_path_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x13\x63riticalPathTimeout\x12\x1d\n\nmax_fanout\x18\x07 \x01(\x05R\tmaxFanout\"&\n\tPlanLevel\x12\x19\n\x08step_ids\x18\x01 \x03(\tR\x07stepIds\"\xc1\x01\n\x0bPlannedStep\x12+\n\x04step\x18\x01 \x01(\x0b\x32\x17.maestro.common.v1.StepR\x04step\x12\x14\n\x05order\x18\x02 \x01(\x05R\x05order\x12\x14\n\x05level\x18\x03 \x01(\x05R\x05level\x12\x1e\n\ndependents\x18\x04 \x03(\tR\ndependents\x12#\n\rconfig_digest\x18\x05 \x01(\tR\x0c\x63onfigDigest\x12\x14\n\x05reads\x18\x06 \x03(\tR\x05readsB\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmaestro/common/v1/plan.proto\x12\x11maestro.common.v1\x1a\x1egoogle/protobuf/duration.proto\x1a maestro/common/v1/workflow.proto\"\x8a\x03\n\x0c\x43ompiledPlan\x12+\n\x11\x64\x65\x66inition_digest\x18\x01 \x01(\tR\x10\x64\x65\x66initionDigest\x12!\n\x0cplan_version\x18\x02 \x01(\x05R\x0bplanVersion\x12\x34\n\x05steps\x18\x03 \x03(\x0b\x32\x1e.maestro.common.v1.PlannedStepR\x05steps\x12\x34\n\x06levels\x18\x04 \x03(\x0b\x32\x1c.maestro.common.v1.PlanLevelR\x06levels\x12%\n\x0eterminal_steps\x18\x05 \x03(\tR\rterminalSteps\x12M\n\x15\x63ritical_path_timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x13\x63riticalPathTimeout\x12\x1d\n\nmax_fanout\x18\x07 \x01(\x05R\tmaxFanout\x12)\n\x10\x63ompiler_version\x18\x08 \x01(\tR\x0f\x63ompilerVersion\"&\n\tPlanLevel\x12\x19\n\x08step_ids\x18\x01 \x03(\tR\x07stepIds\"\xc1\x01\n\x0bPlannedStep\x12+\n\x04step\x18\x01 \x01(\x0b\x32\x17.maestro.common.v1.StepR\x04step\x12\x14\n\x05order\x18\x02 \x01(\x05R\x05order\x12\x14\n\x05level\x18\x03 \x01(\x05R\x05level\x12\x1e\n\ndependents\x18\x04 \x03(\tR\ndependents\x12#\n\rconfig_digest\x18\x05 \x01(\tR\x0c\x63onfigDigest\x12\x14\n\x05reads\x18\x06 \x03(\tR\x05readsB\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001'
   _globals['_COMPILEDPLAN']._serialized_start=118
-  _globals['_COMPILEDPLAN']._serialized_end=469
-  _globals['_PLANLEVEL']._serialized_start=471
-  _globals['_PLANLEVEL']._serialized_end=509
-  _globals['_PLANNEDSTEP']._serialized_start=512
-  _globals['_PLANNEDSTEP']._serialized_end=705
+  _globals['_COMPILEDPLAN']._serialized_end=512
+  _globals['_PLANLEVEL']._serialized_start=514
+  _globals['_PLANLEVEL']._serialized_end=552
+  _globals['_PLANNEDSTEP']._serialized_start=555
+  _globals['_PLANNEDSTEP']._serialized_end=748
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CompiledPlan(_message.Message):
-    __slots__ = ("definition_digest", "plan_version", "steps", "levels", "terminal_steps", "critical_path_timeout", "max_fanout")
+    __slots__ = ("definition_digest", "plan_version", "steps", "levels", "terminal_steps", "critical_path_timeout", "max_fanout", "compiler_version")
     DEFINITION_DIGEST_FIELD_NUMBER: _ClassVar[int]
     PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class CompiledPlan(_message.Message):
     TERMINAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     CRITICAL_PATH_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MAX_FANOUT_FIELD_NUMBER: _ClassVar[int]
+    COMPILER_VERSION_FIELD_NUMBER: _ClassVar[int]
     definition_digest: str
     plan_version: int
     steps: _containers.RepeatedCompositeFieldContainer[PlannedStep]
@@ -26,7 +27,8 @@ class CompiledPlan(_message.Message):
     terminal_steps: _containers.RepeatedScalarFieldContainer[str]
     critical_path_timeout: _duration_pb2.Duration
     max_fanout: int
-    def __init__(self, definition_digest: _Optional[str] = ..., plan_version: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[PlannedStep, _Mapping]]] = ..., levels: _Optional[_Iterable[_Union[PlanLevel, _Mapping]]] = ..., terminal_steps: _Optional[_Iterable[str]] = ..., critical_path_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_fanout: _Optional[int] = ...) -> None: ...
+    compiler_version: str
+    def __init__(self, definition_digest: _Optional[str] = ..., plan_version: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[PlannedStep, _Mapping]]] = ..., levels: _Optional[_Iterable[_Union[PlanLevel, _Mapping]]] = ..., terminal_steps: _Optional[_Iterable[str]] = ..., critical_path_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_fanout: _Optional[int] = ..., compiler_version: _Optional[str] = ...) -> None: ...
 
 class PlanLevel(_message.Message):
     __slots__ = ("step_ids",)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
 from typing import Any
 
 from google.protobuf import duration_pb2
@@ -51,6 +52,18 @@ __all__ = [
 ]
 
 PLAN_VERSION = 1
+COMPILER_DISTRIBUTION = "maestro-compiler"
+
+
+def _compiler_version() -> str:
+    try:
+        return metadata.version(COMPILER_DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "0+unknown"
+
+
+COMPILER_VERSION = _compiler_version()
+"""The compiler's version, which every plan records (``compiler_version``)."""
 DEFAULT_STEP_TIMEOUT = "300s"
 """Per-attempt timeout of a step that declares none (lint warns MISSING_TIMEOUT)."""
 _DEFAULT_TIMEOUT_NANOS = duration_nanos(DEFAULT_STEP_TIMEOUT)
@@ -221,6 +234,7 @@ def compile_plan(
         terminal_steps=sorted(s for s in steps if not dependents[s]),
         critical_path_timeout=_duration(max(longest.values(), default=0)),
         max_fanout=max_fanout,
+        compiler_version=COMPILER_VERSION,
     )
     for position, step_id in enumerate(order):
         step = steps[step_id]

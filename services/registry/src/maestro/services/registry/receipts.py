@@ -56,11 +56,8 @@ def receipt_key(tenant: str, workflow_id: str, version: str) -> str:
 
 
 def version_predicate(pending: PendingVersionReceipt) -> receipt_pb2.VersionPredicate:
-    """The VersionPredicate of a pending version.
-
-    ``compiler_version`` stays empty: ``CompiledPlan`` does not say which
-    compiler produced it.
-    """
+    """The VersionPredicate of a pending version (``compiler_version`` as
+    the stored plan records it: empty for plans compiled before plans did)."""
     plan = plan_pb2.CompiledPlan.FromString(pending.plan)
     publish_time = timestamp_pb2.Timestamp()
     publish_time.FromDatetime(pending.publish_time)
@@ -80,6 +77,7 @@ def version_predicate(pending: PendingVersionReceipt) -> receipt_pb2.VersionPred
         publish_time=publish_time,
         policy_decision_ids=list(pending.entry.policy_decision_ids),
         policy_bundle_revision=pending.entry.policy_bundle_revision,
+        compiler_version=plan.compiler_version,
     )
 
 
