@@ -19,6 +19,7 @@ from maestro.services.registry.config import RegistrySettings
 from maestro.services.registry.server import create_server as create_registry
 from maestro.services.signer.config import SignerSettings
 from maestro.services.signer.server import create_server as create_signer
+from tests.teardown import stop_within
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +95,7 @@ async def authoring_mesh(tmp_path: Path) -> AsyncIterator[AuthoringMesh]:
     try:
         yield AuthoringMesh(compiler, registry, policy, signer)
     finally:
-        await registry.stop(0)
-        await compiler.stop(0)
-        await signer.stop(0)
-        await policy.stop(0)
+        await stop_within("registry", registry.stop(0))
+        await stop_within("compiler", compiler.stop(0))
+        await stop_within("signer", signer.stop(0))
+        await stop_within("policy", policy.stop(0))

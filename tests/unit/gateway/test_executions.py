@@ -36,6 +36,7 @@ from maestro.services.gateway.sse import sse_event
 from maestro.services.scheduler.config import SchedulerSettings
 from maestro.services.scheduler.server import create_server as create_scheduler
 from tests.conftest import REPO, AuthoringMesh, free_port
+from tests.teardown import stop_within
 from tests.unit.scheduler_double import FakeScheduler, start_fake_scheduler
 
 pytestmark = pytest.mark.timeout(30)
@@ -669,8 +670,8 @@ async def mesh(authoring_mesh: AuthoringMesh, tmp_path: Path) -> AsyncIterator[M
             assert published.status_code == 201, published.text
         yield Mesh(gateway)
     finally:
-        await gateway.stop()
-        await scheduler.stop(0)
+        await stop_within("gateway", gateway.stop())
+        await stop_within("scheduler", scheduler.stop(0))
 
 
 async def test_run_read_stream_cancel_and_errors_with_the_real_scheduler(mesh: Mesh) -> None:

@@ -266,34 +266,31 @@ class ServiceClient:
         *,
         timeout: float | None = None,
     ) -> AsyncIterator[Any]:
+        # One generator holding the call (no nested generator: one suspended
+        # at its ``yield`` would only be closed by the garbage collector).
         outgoing = self._outgoing
+        span: trace.Span | None = None
         if outgoing is None:
-            async for item in self._consume(method(request, timeout=timeout)):
-                yield item
-            return
-        span, metadata = _start_span(outgoing, _method_path(method))
-        try:
-            async for item in self._consume(method(request, timeout=timeout, metadata=metadata)):
-                yield item
-        except MaestroError as exc:
-            if isinstance(exc.__cause__, grpc.aio.AioRpcError):
-                _record_failure(span, exc.__cause__)
-            raise
+            call = method(request, timeout=timeout)
         else:
-            span.set_attribute(_RPC_STATUS, 0)
-        finally:
-            span.end()
-
-    async def _consume(self, call: Any) -> AsyncIterator[Any]:
+            span, metadata = _start_span(outgoing, _method_path(method))
+            call = method(request, timeout=timeout, metadata=metadata)
         try:
             async for item in call:
                 yield item
         except grpc.aio.AioRpcError as exc:
+            if span is not None:
+                _record_failure(span, exc)
             raise from_rpc_error(exc, peer=self._address) from exc
+        else:
+            if span is not None:
+                span.set_attribute(_RPC_STATUS, 0)
         finally:
             # A consumer that stops early (``aclose``, ``break``) must not leave
             # the server stream open; a no-op for a call that has ended.
             call.cancel()
+            if span is not None:
+                span.end()
 
     async def close(self) -> None:
         await self._channel.close()
