@@ -65,7 +65,10 @@ class Readiness:
         failures: dict[str, str] = {}
         for name, check in self._checks.items():
             try:
-                await asyncio.wait_for(check(), self._timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+                # swallow a cancellation of the readiness loop.
+                async with asyncio.timeout(self._timeout):
+                    await check()
             except Exception as exc:  # any failure means not ready
                 failures[name] = f"{type(exc).__name__}: {exc}"
         ready = not failures

@@ -15,6 +15,10 @@ class Periodic:
 
     A failing call is logged and does not stop the schedule; ``stop`` cancels the
     pending wait (or the running call) and returns once the task has ended.
+    A call that swallows the cancellation (``asyncio.wait_for`` on Python 3.11
+    can, when what it waits for completes as it is cancelled) still ends the
+    schedule: the loop checks that it is stopping after every call, where it
+    used to sleep again and leave ``stop`` waiting for ever.
     """
 
     def __init__(self, name: str, interval: float, fn: Callable[[], Awaitable[object]]) -> None:
@@ -22,13 +26,15 @@ class Periodic:
         self._interval = interval
         self._fn = fn
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._interval)
             try:
                 await self._fn()
@@ -38,6 +44,7 @@ class Periodic:
     async def stop(self) -> None:
         if self._task is None:
             return
+        self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
