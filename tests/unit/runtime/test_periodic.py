@@ -1,10 +1,13 @@
-"""Periodic: repeats, survives failing calls, and always stops."""
+"""Periodic: repeats, survives failing calls, and always stops; ``woken``
+waits for an event or a timeout and never swallows a cancellation."""
 
 from __future__ import annotations
 
 import asyncio
 
-from maestro.runtime.periodic import Periodic
+import pytest
+
+from maestro.runtime.periodic import Periodic, woken
 
 
 async def test_calls_repeat_and_a_failing_call_does_not_end_the_schedule() -> None:
@@ -64,3 +67,25 @@ async def test_a_stopped_schedule_can_start_again() -> None:
     periodic.start()
     await asyncio.wait_for(ran.wait(), 5)
     await periodic.stop()
+
+
+async def test_woken_says_whether_the_event_was_set() -> None:
+    event = asyncio.Event()
+    assert await woken(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await woken(event, 5) is True
+
+
+async def test_woken_never_swallows_a_cancellation_that_meets_the_event() -> None:
+    # The event set and the waiting task cancelled in the same loop turn:
+    # asyncio.wait_for (Python 3.11) returns True here and the cancellation
+    # is lost, which is how a cancelled background loop ran on for ever.
+    for turns in range(3):
+        event = asyncio.Event()
+        task = asyncio.create_task(woken(event, 5))
+        for _ in range(turns + 1):
+            await asyncio.sleep(0)
+        event.set()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -16,7 +16,6 @@ outbound listener, and every call between services is mTLS through Envoy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import signal
@@ -36,6 +35,7 @@ from maestro.cli.envoy_config import LocalPlan, write_local
 from maestro.cli.mesh import PEERS, SERVICES, child_environment, load_settings
 from maestro.cli.topology import check, load_topology
 from maestro.runtime.clients import probe_health
+from maestro.runtime.periodic import woken
 from maestro.runtime.settings import ALL_SERVICES, GRPC_SERVICES
 
 _PR_SET_PDEATHSIG = 1
@@ -293,8 +293,7 @@ async def run_up(
                 mesh.report_failures()
                 exit_code = 1
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            await woken(stop, 0.5)
     finally:
         console.print("stopping services ...")
         if not mesh.stop():

@@ -10,6 +10,22 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("maestro.periodic")
 
 
+async def woken(event: asyncio.Event, timeout: float) -> bool:
+    """Waits until ``event`` is set or ``timeout`` seconds pass; True when set.
+
+    ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for``
+    can swallow a cancellation of the waiting task when the event is set at
+    the same moment, and a background loop cancelled that way runs on while
+    whoever cancelled it waits for it for ever.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class Periodic:
     """Calls ``fn`` every ``interval`` seconds until stopped.
 

@@ -40,6 +40,7 @@ from pydantic_settings import BaseSettings
 from maestro.runtime import context
 from maestro.runtime.clients import SignerClient, open_channel
 from maestro.runtime.errors import Code, MaestroError
+from maestro.runtime.periodic import woken
 from maestro.runtime.settings import default_address
 from maestro.runtime.tls import TlsFiles
 from maestro.signer.v1 import receipt_pb2, signer_service_pb2
@@ -281,8 +282,7 @@ class ReceiptRelay:
     async def _run(self) -> None:
         backoff = self._interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            await woken(self._wake, backoff)
             self._wake.clear()
             try:
                 await self.drain()

@@ -106,7 +106,8 @@ class DecisionLog:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see periodic.woken
+                await asyncio.shield(self._task)
         except TimeoutError:
             log.error(
                 "decision log: %d decisions not written at shutdown (database unavailable)",

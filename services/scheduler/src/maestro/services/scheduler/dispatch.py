@@ -19,7 +19,6 @@ compare-and-set on the attempt's row, whatever the backend said):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy.engine import Connection
 
+from maestro.runtime.periodic import woken
 from maestro.services.scheduler.store import AttemptRow, Store, now
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,8 @@ class _Wakeups:
         if event.is_set():
             event.clear()
             return
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return
-        event.clear()
+        if await woken(event, timeout):
+            event.clear()
 
 
 class SqlDispatch:
@@ -204,8 +201,7 @@ class RedisDispatch:
 
     async def _relay_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._relay_now.wait(), self._relay_seconds)
+            await woken(self._relay_now, self._relay_seconds)
             self._relay_now.clear()
             try:
                 await self.relay()

@@ -10,7 +10,6 @@ call context (tenant, subject).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -39,6 +38,7 @@ from maestro.runtime.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from maestro.runtime.periodic import woken
 from maestro.runtime.policy import Action, PolicyGate
 from maestro.scheduler.v1 import execution_pb2, scheduler_service_pb2, task_pb2
 from maestro.services.scheduler import receipts, views
@@ -814,7 +814,8 @@ class Scheduler:
             rows = await self.store.list_events(execution_id, after, 500)
             return rows, len(rows) == 500
         try:
-            pushed = await asyncio.wait_for(watcher.get(), 1.0)
+            async with asyncio.timeout(1.0):  # not wait_for: see periodic.woken
+                pushed = await watcher.get()
         except TimeoutError:
             return [], True
         if pushed is None:
@@ -1267,8 +1268,7 @@ class Scheduler:
 
     async def _subworkflow_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subworkflow_wake.wait(), 1.0)
+            await woken(self._subworkflow_wake, 1.0)
             self._subworkflow_wake.clear()
             try:
                 await self.run_subworkflows()
