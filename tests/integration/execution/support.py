@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from maestro.services.registry.server import create_server as create_registry
 from maestro.services.scheduler.config import SchedulerSettings
 from maestro.services.scheduler.server import create_server as create_scheduler
 from tests.conftest import start_policy, start_signer
+from tests.devgateway import DevGateway, dev_gateway
 
 X = execution_pb2.ExecutionState
 TERMINAL = frozenset(
@@ -88,6 +89,20 @@ class Mesh:
     @property
     def scheduler_address(self) -> str:
         return f"127.0.0.1:{self.scheduler.port}"
+
+    def gateway(self, data_dir: Path) -> AbstractAsyncContextManager[DevGateway]:
+        """A dev-mode gateway in front of this mesh (its first executor, and
+        its signer when it runs one)."""
+        addresses = {
+            "compiler": f"127.0.0.1:{self.compiler.port}",
+            "registry": f"127.0.0.1:{self.registry.port}",
+            "scheduler": self.scheduler_address,
+            "executor": f"127.0.0.1:{self.executors[0].port}",
+            "policy": self.scheduler_options["policy_address"],
+        }
+        if self.signer_server is not None:
+            addresses["signer"] = f"127.0.0.1:{self.signer_server.port}"
+        return dev_gateway(data_dir, **addresses)
 
     async def publish(self, source: str | bytes, workflow_id: str) -> str:
         """Creates and publishes a workflow; returns ``workflows/{id}``."""

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from maestro.cli.main import app
 from maestro.runtime import provenance
-from tests.devgateway import DevGateway, dev_gateway
+from tests.devgateway import DevGateway
 from tests.integration.execution.support import Mesh
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -34,15 +34,7 @@ steps:
 
 @pytest.fixture
 async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[DevGateway]:
-    async with dev_gateway(
-        tmp_path / "gateway",
-        compiler=f"127.0.0.1:{mesh.compiler.port}",
-        registry=f"127.0.0.1:{mesh.registry.port}",
-        scheduler=mesh.scheduler_address,
-        executor=f"127.0.0.1:{mesh.executors[0].port}",
-        policy=mesh.scheduler_options["policy_address"],
-        signer=f"127.0.0.1:{mesh.signer.port}",
-    ) as gateway:
+    async with mesh.gateway(tmp_path / "gateway") as gateway:
         yield gateway
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from maestro.runtime.context import CallContext, Principal, bind
-from tests.devgateway import DevGateway, dev_gateway
+from tests.devgateway import DevGateway
 from tests.integration.execution.support import Mesh
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -35,14 +35,7 @@ steps:
 
 @pytest.fixture
 async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[DevGateway]:
-    async with dev_gateway(
-        tmp_path / "gateway",
-        compiler=f"127.0.0.1:{mesh.compiler.port}",
-        registry=f"127.0.0.1:{mesh.registry.port}",
-        scheduler=mesh.scheduler_address,
-        executor=f"127.0.0.1:{mesh.executors[0].port}",
-        policy=mesh.scheduler_options["policy_address"],
-    ) as gateway:
+    async with mesh.gateway(tmp_path / "gateway") as gateway:
         yield gateway
 
 

@@ -150,8 +150,8 @@ class DecisionStore:
         self.engine = engine
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="policy-log-writer")
-        self._inline = writer.dialect.name == "sqlite"
-        self._appender = _SqliteAppender(writer) if self._inline else None
+        # On SQLite, inserts commit inline on the event loop (module docstring).
+        self._appender = _SqliteAppender(writer) if writer.dialect.name == "sqlite" else None
         self._write_lock = asyncio.Lock()
         self._checkpoint: asyncio.Task[None] | None = None
 
@@ -170,14 +170,14 @@ class DecisionStore:
         self._writer.dispose()
         await self.engine.dispose()
 
-    # -- writes (one thread) --------------------------------------------------------
+    # -- writes --------------------------------------------------------------------
 
     async def insert_decisions(self, rows: Sequence[DecisionRow]) -> dict[str, LoggedRequest]:
         """Appends ``rows`` in one transaction. A row whose request id is logged
         already (by an earlier batch, or earlier in this one) is not inserted;
         the result maps each such row's decision id to what was logged first."""
         async with self._write_lock:
-            if self._inline:
+            if self._appender is not None:
                 logged = self._insert(rows)
                 self._checkpoint_when_due()
                 return logged
