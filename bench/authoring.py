@@ -12,6 +12,8 @@ evicts, inside the timed calls, as it does in steady state), where
 validate+compile+digest share their work within the run as an editor's
 requests for one document do; and warm, the same document every run.
 "uncached" is a compiler without the cache: each operation does all its work.
+The process runs with the compiler server's garbage-collection setting
+(``gcpause.tune_collection``, which ``create_server`` applies).
 
     .venv/bin/python bench/authoring.py [--steps 200] [--runs 200]
 """
@@ -35,6 +37,7 @@ from maestro.common.v1 import source_pb2
 from maestro.compiler.v1 import compiler_service_pb2 as pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as pb_grpc
 from maestro.services.compiler.config import CompilerSettings
+from maestro.services.compiler.gcpause import tune_collection
 from maestro.services.compiler.server import create_server
 from maestro.services.compiler.service import Compiler, Source
 
@@ -152,6 +155,7 @@ async def main(steps: int, runs: int) -> None:
     target_doc = mutate(base_doc, seed=2)
     base = json.dumps(base_doc).encode()
     target = json.dumps(target_doc).encode()
+    tune_collection()  # what the compiler server does at start
     compiler = Compiler()
     src, tgt = Source(base, is_json=True), Source(target, is_json=True)
     assert compiler.validate(src).valid, compiler.validate(src).report.findings[:3]

@@ -589,6 +589,51 @@ def test_operations_pause_collection_and_restore_it() -> None:
         gc.enable()
 
 
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ((700, 10, 10), (gcpause.YOUNG_THRESHOLD, 10, 10)),  # raised, the others kept
+        ((50_000, 5, 7), (50_000, 5, 7)),  # never lowered
+        ((0, 10, 10), (0, 10, 10)),  # 0 (collection off by threshold) stays off
+    ],
+)
+def test_a_compiler_process_raises_the_young_threshold(
+    before: tuple[int, int, int], after: tuple[int, int, int]
+) -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(*before)
+        gcpause.tune_collection()
+        assert gc.get_threshold() == after
+    finally:
+        gc.set_threshold(*saved)
+
+
+def test_after_an_operation_no_young_collection_scans_the_cached_document() -> None:
+    """With the compiler's threshold, validating new documents one after
+    another (each cached, an older one evicted) runs no collection at all."""
+    compiler = Compiler(cache_size=2)
+    documents = [layered_workflow(60, seed=s) for s in range(8)]
+    sources = [Source(yaml.safe_dump(d).encode(), is_json=False) for d in documents]
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    saved = gc.get_threshold()
+    gc.collect()
+    try:
+        gcpause.tune_collection()
+        gc.callbacks.append(count)
+        for source in sources:
+            assert compiler.validate(source).valid
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*saved)
+    assert collections == []
+
+
 def test_a_step_without_id_that_needs_a_non_string_is_validated() -> None:
     doc = {
         "name": "w",

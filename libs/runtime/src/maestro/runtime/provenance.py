@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -49,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from maestro.runtime import canonical
 from maestro.signer.v1 import receipt_pb2, transparency_pb2
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -93,8 +93,8 @@ class ProofError(ValueError):
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 (JCS) serialization of a JSON value."""
-    return bytes(rfc8785.dumps(value))
+    """RFC 8785 (JCS) serialization of a JSON value (``maestro.runtime.canonical``)."""
+    return canonical.canonical_json(value)
 
 
 def sha256_hex(data: bytes) -> str:

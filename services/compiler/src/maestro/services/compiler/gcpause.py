@@ -12,6 +12,16 @@ the next collection, which runs as usual once the pause ends.
 
 The pause is shared: it begins with the first of concurrent or nested
 operations and ends with the last, and never enables collection that was off.
+
+A compiler process also raises the youngest generation's threshold
+(``tune_collection``, from 700 to ``YOUNG_THRESHOLD``). The collector counts
+container allocations minus deallocations; an operation leaves about one
+document's work behind in the cache while evicting an older one, several
+thousand containers, so with the default threshold every operation ended in
+a young collection that scanned the document it had just cached (0.8-1.2 ms
+of a 200-step document's ~20 ms). With the higher one, such collections
+run only when the live containers really grow, and an evicted document is
+freed by reference counting before any collection has scanned it.
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ from typing import ParamSpec, TypeVar
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+YOUNG_THRESHOLD = 20_000
+"""The youngest generation's collection threshold in a compiler process."""
 
 _lock = threading.Lock()
 _holders = 0
@@ -61,3 +74,11 @@ def collection_paused(operation: Callable[_P, _R]) -> Callable[_P, _R]:
             _end()
 
     return paused
+
+
+def tune_collection() -> None:
+    """Raises the youngest generation's threshold to ``YOUNG_THRESHOLD`` for
+    the whole process (a compiler server calls it once); never lowers it."""
+    young, middle, oldest = gc.get_threshold()
+    if 0 < young < YOUNG_THRESHOLD:
+        gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)

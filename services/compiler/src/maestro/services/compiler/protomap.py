@@ -183,7 +183,20 @@ def _setter(field: FieldDescriptor, dsl: bool) -> _Setter:  # noqa: PLR0911 - on
             return _give_up
         return functools.partial(_set_message, name, dsl)
     convert = _scalar(field)
+    if convert is _string:
+        return _string_setter(name)  # most fields: one call per value, not three
     return functools.partial(_set_scalar, name, convert)
+
+
+def _string_setter(name: str) -> _Setter:
+    """``_set_scalar`` with ``_string``, inline."""
+
+    def set_string(message: Message, value: Any, _: int) -> None:
+        if type(value) is not str or (not value.isascii() and _SURROGATE.search(value)):
+            raise _GiveUpError
+        setattr(message, name, value)
+
+    return set_string
 
 
 def _give_up(message: Message, value: Any, depth: int) -> None:
@@ -306,7 +319,15 @@ def _fill_struct(struct: Any, value: Any, depth: int) -> None:
     struct.Clear()
     fields = struct.fields
     for key, item in value.items():
-        _fill_value(fields[_string(key)], item, depth + 1)
+        if type(key) is not str or (not key.isascii() and _SURROGATE.search(key)):
+            raise _GiveUpError  # `_string`, inline: the hottest check
+        kind = type(item)
+        if kind is str:  # most values of a schema: set here, not in `_fill_value`
+            if not item.isascii() and _SURROGATE.search(item):
+                raise _GiveUpError
+            fields[key].string_value = item
+        else:
+            _fill_value(fields[key], item, depth + 1)
 
 
 def _fill_value(target: Any, value: Any, depth: int) -> None:

@@ -7,6 +7,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from maestro.compiler.v1 import compiler_service_pb2, compiler_service_pb2_grpc
 from maestro.runtime.server import GrpcServer, ServiceSpec, start_grpc_server
 from maestro.services.compiler.config import CompilerSettings
+from maestro.services.compiler.gcpause import tune_collection
 from maestro.services.compiler.service import Compiler, Source
 from maestro.services.compiler.servicer import CompilerServicer
 
@@ -18,6 +19,7 @@ async def create_server(
     settings: CompilerSettings, *, tracer_provider: TracerProvider | None = None
 ) -> GrpcServer:
     """Starts a compiler server; ``server.port`` is the bound port."""
+    tune_collection()
     compiler = Compiler(settings.document_cache_size)
 
     async def can_compile() -> None:
