@@ -7,14 +7,13 @@ interceptor.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from maestro.executor.v1 import executor_service_pb2 as pb
 from maestro.executor.v1 import executor_service_pb2_grpc as pb_grpc
 from maestro.executor.v1 import worker_pb2
+from maestro.runtime.timestamps import timestamp
 from maestro.services.executor.handlers.api import HandlerSource, HandlerSpec
 from maestro.services.executor.worker import InFlightTask, Worker, WorkerStatus
 
@@ -22,14 +21,6 @@ _SOURCES = {
     HandlerSource.BUILTIN: worker_pb2.HANDLER_SOURCE_BUILTIN,
     HandlerSource.ENTRY_POINT: worker_pb2.HANDLER_SOURCE_ENTRY_POINT,
 }
-
-
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def handler_to_proto(spec: HandlerSpec) -> worker_pb2.Handler:
@@ -53,8 +44,8 @@ def in_flight_to_proto(task: InFlightTask) -> worker_pb2.InFlightTask:
         attempt=task.attempt,
         handler=task.handler,
         task_queue=task.task_queue,
-        start_time=_timestamp(task.start_time),
-        lease_expire_time=_timestamp(task.lease_expire_time),
+        start_time=timestamp(task.start_time),
+        lease_expire_time=timestamp(task.lease_expire_time),
         cancel_requested=task.cancel_requested,
     )
 
@@ -70,8 +61,8 @@ def status_to_proto(status: WorkerStatus) -> worker_pb2.WorkerStatus:
         failed_total=status.failed_total,
         lease_lost_total=status.lease_lost_total,
         draining=status.draining,
-        start_time=_timestamp(status.start_time),
-        drain_time=_timestamp(status.drain_time),
+        start_time=timestamp(status.start_time),
+        drain_time=timestamp(status.drain_time),
     )
 
 

@@ -6,10 +6,8 @@ interceptor; the caller's identity comes from the call context.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from maestro.common.v1 import diff_pb2, plan_pb2, source_pb2, workflow_pb2
 from maestro.registry.v1 import registry_service_pb2 as pb
@@ -17,6 +15,7 @@ from maestro.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from maestro.registry.v1 import workflow_pb2 as resources
 from maestro.runtime import context
 from maestro.runtime.errors import FieldViolation, InvalidArgumentError
+from maestro.runtime.timestamps import timestamp
 from maestro.services.registry.service import (
     Registry,
     Source,
@@ -41,14 +40,6 @@ _PATTERNS = {
 _PATTERNS_FROM_PROTO = {value: key for key, value in _PATTERNS.items()}
 
 
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def _source(source: source_pb2.WorkflowSource) -> Source:
     return Source(source.content, source.format, source.filename)
 
@@ -61,7 +52,7 @@ def version_to_proto(row: VersionRow) -> resources.WorkflowVersion:
         digest=row.digest,
         receipt=row.receipt,
         published_by=row.published_by,
-        publish_time=_timestamp(row.publish_time),
+        publish_time=timestamp(row.publish_time),
         changelog=row.changelog,
     )
     if row.has_content:
@@ -84,16 +75,16 @@ def workflow_to_proto(row: WorkflowRow) -> resources.Workflow:
             source=row.draft_source,
             digest=row.draft_digest,
             diagnostics=draft_diagnostics(row),
-            update_time=_timestamp(row.draft_update_time),
+            update_time=timestamp(row.draft_update_time),
         ),
         latest_version=version_to_proto(row.latest) if row.latest is not None else None,
         aliases=dict(row.aliases),
         frozen=row.frozen,
         frozen_reason=row.frozen_reason,
         etag=row.etag,
-        create_time=_timestamp(row.create_time),
-        update_time=_timestamp(row.update_time),
-        delete_time=_timestamp(row.delete_time),
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        delete_time=timestamp(row.delete_time),
         display_name=row.display_name,
         description=row.description,
         tags=row.tags,

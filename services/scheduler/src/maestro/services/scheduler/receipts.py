@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from maestro.registry.v1 import registry_service_pb2
 from maestro.runtime import context, provenance
@@ -47,6 +47,7 @@ from maestro.runtime.clients import RegistryClient
 from maestro.runtime.errors import MaestroError
 from maestro.runtime.policy import principal_message
 from maestro.runtime.receipts import PendingReceipt
+from maestro.runtime.timestamps import timestamp
 from maestro.scheduler.v1 import execution_pb2
 from maestro.services.scheduler.plans import Plan, Plans
 from maestro.services.scheduler.store import (
@@ -117,14 +118,6 @@ def parse_receipt_key(key: str) -> tuple[str, int]:
     return execution_id, int(sequence)
 
 
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def _error_code(text: str | None) -> str:
     error = loads(text)
     return str(error.get("code", "")) if isinstance(error, dict) else ""
@@ -186,9 +179,9 @@ def execution_predicate(
         ],
         policy_decision_ids=[decision_id for decision_id, _ in decisions],
         cache_hits=0,  # step result caching is not applied yet: steps always run
-        create_time=_timestamp(execution.create_time),
-        start_time=_timestamp(execution.start_time),
-        end_time=_timestamp(execution.end_time),
+        create_time=timestamp(execution.create_time),
+        start_time=timestamp(execution.start_time),
+        end_time=timestamp(execution.end_time),
     )
     return predicate
 
@@ -221,8 +214,8 @@ def _step_result(
         cache_hit=False,
         policy_decision_ids=list(decision_ids),
         error_code=error_code,
-        start_time=_timestamp(started),
-        end_time=_timestamp(step.end_time),
+        start_time=timestamp(started),
+        end_time=timestamp(step.end_time),
     )
 
 

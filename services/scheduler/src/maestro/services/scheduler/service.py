@@ -40,6 +40,7 @@ from maestro.runtime.errors import (
 )
 from maestro.runtime.periodic import woken
 from maestro.runtime.policy import Action, PolicyGate
+from maestro.runtime.timestamps import timestamp
 from maestro.scheduler.v1 import execution_pb2, scheduler_service_pb2, task_pb2
 from maestro.services.scheduler import receipts, views
 from maestro.services.scheduler.dispatch import Dispatch
@@ -218,7 +219,7 @@ class _ReportCall:
 def _fail_response(outcome: FailOutcome) -> pb.FailTaskResponse:
     return pb.FailTaskResponse(
         will_retry=outcome.will_retry,
-        next_attempt_time=views.timestamp(outcome.next_attempt_time),
+        next_attempt_time=timestamp(outcome.next_attempt_time),
     )
 
 
@@ -937,7 +938,7 @@ class Scheduler:
                 request.task_id, "the lease expired or was superseded, or the attempt ended"
             )
         return pb.HeartbeatTaskResponse(
-            lease_expire_time=views.timestamp(expire),
+            lease_expire_time=timestamp(expire),
             cancel_requested=state == X.EXECUTION_STATE_CANCELLING,
         )
 

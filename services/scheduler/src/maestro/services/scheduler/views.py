@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
-from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2
 
 from maestro.common.v1 import workflow_pb2
+from maestro.runtime.timestamps import timestamp
 from maestro.scheduler.v1 import execution_pb2, task_pb2
 from maestro.services.scheduler.store import (
     AttemptRow,
@@ -20,14 +21,6 @@ from maestro.services.scheduler.store import (
 )
 
 EVENT_SOURCE = "//scheduler.maestro.dev/executions/"
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct | None:
