@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import math
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ from maestro.services.compiler.graph import step_graph
 from maestro.services.compiler.normalize import normalize
 from maestro.services.compiler.plan import resolve_defaults
 from maestro.services.compiler.service import Compiler, Source
-from maestro.services.compiler.source import ParsedSource, parse_source
+from maestro.services.compiler.source import ParsedSource, SourceSyntaxError, parse_source
 from maestro.services.compiler.workflow_schema import fast_validator, meta_validator, validator
 
 from .generated import layered_workflow
@@ -685,3 +686,61 @@ def test_diffs_sharing_work_between_versions_are_diffs(
         return
     expected = diff(old.normal, new.normal, base_digest=old.digest, target_digest=new.digest)
     assert compiler.diff(base, target) == expected
+
+
+json_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()  # NaN and the infinities too: only the standard library reads them
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal values of equal types all the way down (1 is not 1.0 here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_documents, st.booleans())
+def test_json_sources_read_as_the_standard_library_reads_them(value: Any, ascii_only: bool) -> None:
+    """The orjson path, its guard and its fall-back give json.loads's value."""
+    text = json.dumps({"name": "w", "value": value}, ensure_ascii=ascii_only)
+    assert _same_json(parse_source(text.encode()).document, json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 123456789012345678901234567890}',  # orjson would read a float
+        '{"a": -9223372036854775809, "b": 18446744073709551616}',
+        '{"a": 1e400, "b": -0, "c": -0.0, "d": 5e-324}',
+        '{"a": NaN, "b": -Infinity}',
+        '{"a": "\\udc00"}',  # an escaped lone surrogate
+        '{"a": 1, "b": 2, "a": 3}',  # a repeated key: the last value, the first place
+    ],
+)
+def test_json_sources_orjson_reads_differently_or_refuses(text: str) -> None:
+    assert _same_json(parse_source(text.encode()).document, json.loads(text))
+
+
+@pytest.mark.parametrize("text", ['{"a": 1,}', '{"a": "\x01"}', '{"a": 1} x', "\ufeff{}"])
+def test_malformed_json_sources_get_the_standard_librarys_error(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(SourceSyntaxError) as raised:
+        parse_source(text.encode(), is_json=True)
+    assert (raised.value.line, raised.value.column) == (expected.value.lineno, expected.value.colno)

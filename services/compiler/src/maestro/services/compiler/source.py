@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import yaml
 
 from maestro.runtime.errors import InvalidArgumentError
@@ -317,6 +318,31 @@ def detect_json(text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
+_DIGITS_TO_NUL = bytes.maketrans(b"0123456789", bytes(10))
+_LONG_NUMBER = bytes(19)
+"""19 digits in a row: a number orjson may read differently (it reads
+integers beyond 64 bits as floats)."""
+
+
+def _load_json(content: bytes, text: str) -> Any:
+    """``json.loads(text)``, through orjson (C, ~1.5x faster on a workflow)
+    where the two read the same: a text without a run of 19 digits (orjson
+    reads integers beyond 64 bits as floats), and that orjson accepts (it
+    refuses what only the standard library reads, ``NaN``, ``Infinity`` and
+    escaped lone surrogates, and every malformed text, whose error then comes
+    from ``json``). Tests check the two agree.
+
+    Raises:
+        json.JSONDecodeError: as ``json.loads``.
+    """
+    if type(content) is bytes and _LONG_NUMBER not in content.translate(_DIGITS_TO_NUL):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass  # json decides: its value or its error
+    return json.loads(text)
+
+
 def parse_source(
     content: bytes, *, is_json: bool | None = None, filename: str = ""
 ) -> ParsedSource:
@@ -341,7 +367,7 @@ def parse_source(
         is_json = detect_json(text)
     if is_json:
         try:
-            document = json.loads(text)
+            document = _load_json(content, text)
         except json.JSONDecodeError as exc:
             raise SourceSyntaxError(exc.msg, exc.lineno, exc.colno, filename) from exc
         # JSON values are JSON-compatible already.
