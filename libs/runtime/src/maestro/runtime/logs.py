@@ -7,6 +7,7 @@ secrets are replaced before a record is written, wherever they come from.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -14,29 +15,48 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 
 from maestro.runtime import context
 
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|api[-_]?key|private", re.I)
 _SECRET_VALUE = re.compile(r"(?i)\b(bearer\s+)[a-z0-9._~+/=-]+")
+_BEARER = re.compile(r"(?i)bearer")
+"""A cheap test before ``_SECRET_VALUE``: no match of this, no token."""
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "taskName",
 }
 REDACTED = "[REDACTED]"
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""Values orjson would write its own way go to ``default=str``, as with json."""
+
+
+_REDACTED_TOKEN = r"\1" + REDACTED
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether values under ``key`` are secrets (records reuse a few keys)."""
+    return _SECRET_KEY.search(key) is not None
 
 
 def redact(value: Any, key: str = "") -> Any:
     """``value`` with secret-looking keys' values and bearer tokens replaced."""
-    if key and _SECRET_KEY.search(key):
+    if key and _secret_key(key):
         return REDACTED
+    if isinstance(value, str):
+        # `sub` expands its template on every call; most texts hold no token
+        return _SECRET_VALUE.sub(_REDACTED_TOKEN, value) if _BEARER.search(value) else value
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
-    if isinstance(value, str):
-        return _SECRET_VALUE.sub(r"\1" + REDACTED, value)
     return value
 
 
@@ -79,7 +99,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = redact(value, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:  # orjson: the same JSON as json.dumps, several times faster
+            return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
+        except TypeError:  # what orjson refuses (a key not a string, a huge int)
+            return json.dumps(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):
