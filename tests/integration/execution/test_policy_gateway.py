@@ -101,9 +101,19 @@ async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: D
     )
     assert started.status_code == 202, started.text
     execution_id = started.json()["executionId"]
-    with bind(CallContext(principal=Principal(tenant="acme", subject="olga"))):
+    with bind(CallContext(principal=Principal(tenant="acme", subject="olga", roles=("operator",)))):
         done = await mesh.wait(f"executions/{execution_id}")
     assert (done.tenant, done.creator) == ("acme", "olga")
+
+    # Reads: every role may read; no role, or another tenant, may not.
+    for who in (viewer, author, operator):
+        read = await api.call("GET", f"/api/executions/{execution_id}", who)
+        assert read.status_code == 200, read.text
+    nobody = api.token("acme", "nora")
+    assert_denied(await api.call("GET", f"/api/executions/{execution_id}", nobody), "ROLE_REQUIRED")
+    assert_denied(await api.call("GET", "/api/executions", nobody), "ROLE_REQUIRED")
+    assert_denied(await api.call("GET", "/api/workflows/greeter", nobody), "ROLE_REQUIRED")
+    assert (await api.call("GET", f"/api/executions/{execution_id}", intruder)).status_code == 404
 
     # Cancel/retry of someone else's tenant: not found; a viewer: denied.
     assert (
@@ -155,3 +165,45 @@ async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
     )
     published = await api.call("POST", "/api/workflows/payroll/publish", proper, json={})
     assert published.status_code == 201, published.text
+
+    # Reading it is a read of sensitive data: the same, plus a reason for access.
+    assert_denied(
+        await api.call("GET", "/api/workflows/payroll", proper), "REASON_FOR_ACCESS_REQUIRED"
+    )
+    assert_denied(
+        await api.call("GET", "/api/workflows/payroll", admin),
+        "CLEARANCE_TOO_LOW",
+        "REASON_FOR_ACCESS_REQUIRED",
+    )
+    reading = api.token(
+        "acme",
+        "ada",
+        "admin",
+        clearance="confidential",
+        purpose="operations",
+        legal_basis="contract",
+        reason_for_access="TICKET-42",
+    )
+    read = await api.call("GET", "/api/workflows/payroll", reading)
+    assert read.status_code == 200, read.text
+    # A list shows it only to whoever may read it.
+    for who, expected in ((proper, []), (reading, ["payroll"])):
+        listed = await api.call("GET", "/api/workflows", who)
+        assert listed.status_code == 200, listed.text
+        assert [w["id"] for w in listed.json()["workflows"]] == expected
+
+    # Starting it is not a read: no reason for access is needed, and the
+    # scheduler reads the version it runs on its own authority.
+    started = await api.call(
+        "POST",
+        "/api/workflows/payroll/execute",
+        {**proper, "Idempotency-Key": str(uuid.uuid4())},
+        json={},
+    )
+    assert started.status_code == 202, started.text
+    # Reading the execution of a sensitive workflow needs the reason, too.
+    execution = f"/api/executions/{started.json()['executionId']}"
+    assert_denied(await api.call("GET", execution, proper), "REASON_FOR_ACCESS_REQUIRED")
+    assert (await api.call("GET", execution, reading)).status_code == 200
+    listed = await api.call("GET", "/api/executions", proper)
+    assert listed.status_code == 200 and listed.json()["executions"] == []

@@ -364,17 +364,30 @@ async def test_lint_schema_templates_and_builder(gateway: Gateway) -> None:
 
 async def test_identity_headers_scope_the_tenant(gateway: Gateway) -> None:
     http = gateway.http
-    acme = {"x-maestro-tenant": "acme", "x-maestro-subject": "ana", "x-maestro-roles": "author"}
+    uncleared = {
+        "x-maestro-tenant": "acme",
+        "x-maestro-subject": "ana",
+        "x-maestro-roles": "author",
+    }
+    acme = {**uncleared, "x-maestro-clearance": "internal"}  # the flow is classified internal
     created = await create(gateway, FLOW_YAML, "acme-flow", **acme)
     assert created.json()["tenant"] == "acme"
     assert created.json()["owner"] == "ana"
     assert (await http.get("/api/workflows/acme-flow", headers=acme)).status_code == 200
+    # Reads are policy-checked too: below the flow's classification, denied.
+    denied = await http.get("/api/workflows/acme-flow", headers=uncleared)
+    assert_problem(denied, 403, "POLICY_DENIED")
+    assert {r["code"] for r in denied.json()["reasons"]} == {"CLEARANCE_TOO_LOW"}
     other = await http.get("/api/workflows/acme-flow", headers={"x-maestro-tenant": "globex"})
     assert_problem(other, 404, "WORKFLOW_NOT_FOUND")
     # Without headers the default tenant is used, which does not see acme's flow.
     assert_problem(await http.get("/api/workflows/acme-flow"), 404, "WORKFLOW_NOT_FOUND")
     mine = await http.get("/api/workflows", params={"owner": "ana"}, headers=acme)
     assert [w["id"] for w in mine.json()["workflows"]] == ["acme-flow"]
+    # A list leaves out what the caller may not read.
+    hidden = await http.get("/api/workflows", params={"owner": "ana"}, headers=uncleared)
+    assert hidden.status_code == 200, hidden.text
+    assert hidden.json()["workflows"] == []
 
 
 async def test_request_errors_are_problems(gateway: Gateway) -> None:

@@ -190,6 +190,14 @@ async def test_every_rpc_round_trips(client: RegistryClient) -> None:
     assert b"role:finance" in built.source
 
     listed = await client.list_workflows(pb.ListWorkflowsRequest(filter='owner = "ana"'))
+    # The template's workflow is classified internal: an admin without that
+    # clearance may not read it, so the list leaves it out.
+    assert {w.name for w in listed.workflows} == {name, "workflows/orders-clone"}
+    cleared = context.Principal(
+        tenant=ANA.tenant, subject=ANA.subject, roles=("admin",), clearance="internal"
+    )
+    with context.bind(context.CallContext(principal=cleared)):
+        listed = await client.list_workflows(pb.ListWorkflowsRequest(filter='owner = "ana"'))
     assert {w.name for w in listed.workflows} == {
         name,
         "workflows/orders-clone",

@@ -186,6 +186,33 @@ async def test_concurrent_identical_checks_ask_once(mesh: PolicyMesh) -> None:
     assert sample(metrics, name, action="receipt.read", result="allow") == 1
 
 
+async def test_readable_keeps_what_the_caller_may_read_asking_once_per_label_set(
+    mesh: PolicyMesh,
+) -> None:
+    gate = mesh.gate(ttl_seconds=0)  # no cache: each question reaches the server
+
+    def asked() -> float:
+        metrics, name = mesh.server.registry, "maestro_policy_decisions_total"
+        return sum(
+            sample(metrics, name, action="workflow.read", result=r) or 0 for r in ("allow", "deny")
+        )
+
+    before = asked()
+    items = [
+        ("a", {}),
+        ("b", {"classification": "internal"}),
+        ("c", {}),
+        ("d", {"classification": "restricted"}),
+        ("e", {"classification": "internal"}),
+    ]
+    with mesh.as_(principal("viewer", clearance="INTERNAL")):
+        kept = await gate.readable(Action.WORKFLOW_READ, "workflows/-", items, lambda item: item[1])
+    assert [name for name, _ in kept] == ["a", "b", "c", "e"]  # restricted is above INTERNAL
+    assert asked() - before == 3  # one question per distinct label set
+    with mesh.as_(principal()):  # no role: nothing is readable
+        assert await gate.readable(Action.WORKFLOW_READ, "workflows/-", items, lambda i: i[1]) == []
+
+
 async def test_resource_tenant_and_principal_can_be_given(mesh: PolicyMesh) -> None:
     gate = mesh.gate(ttl_seconds=0)
     with mesh.as_(principal("admin")):

@@ -55,9 +55,9 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -82,6 +82,7 @@ from maestro.runtime.settings import default_address
 from maestro.runtime.tls import TlsFiles
 
 log = logging.getLogger("maestro.policy.gate")
+_T = TypeVar("_T")
 
 DEFAULT_TTL_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 2.0
@@ -132,6 +133,15 @@ def classification(value: str | int | None) -> int:
     if not name.startswith("CLASSIFICATION_"):
         name = "CLASSIFICATION_" + name
     return int(_CLASSIFICATION.Value(name)) if name in _CLASSIFICATION.keys() else 0  # noqa: SIM118
+
+
+def served_for(services: Collection[str]) -> bool:
+    """Whether the call being served comes from one of ``services``: the
+    caller's service identity, from its certificate on a TLS port and from the
+    typed clients' metadata on a plaintext one (as for every policy check, the
+    mesh vouches for it). Services exempt such internal calls from checks
+    made for people, for example the scheduler reading the version it runs."""
+    return call_context.current().caller_service in services
 
 
 def principal_message(principal: call_context.Principal) -> principal_pb2.Principal:
@@ -625,6 +635,40 @@ class PolicyGate:
         finally:
             if self._inflight.get(key) is future:
                 del self._inflight[key]
+
+    async def readable(
+        self,
+        action: str,
+        collection: str,
+        items: Sequence[_T],
+        labels_of: Callable[[_T], Mapping[str, str]],
+    ) -> list[_T]:
+        """The ``items`` of a page whose classification and labels the policy
+        lets the caller read: one question per distinct label set, about the
+        ``collection`` (``workflows/-``) with those labels, so a page of
+        similar items costs one decision (the cache answers the rest). The
+        caller checks the collection itself first (``check``), which a denial
+        here does not raise: the item is left out.
+
+        Raises:
+            UnavailableError: DEPENDENCY_UNAVAILABLE (as ``decide``).
+        """
+        allowed: dict[tuple[tuple[str, str], ...], bool] = {}
+        kept = []
+        for item in items:
+            labels = labels_of(item)
+            key = tuple(sorted(labels.items()))
+            if key not in allowed:
+                decision = await self.decide(
+                    action,
+                    resource=collection,
+                    classification=labels.get("classification"),
+                    labels=labels,
+                )
+                allowed[key] = decision.allow
+            if allowed[key]:
+                kept.append(item)
+        return kept
 
     def _request(
         self,

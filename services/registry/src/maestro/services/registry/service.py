@@ -38,7 +38,13 @@ from maestro.runtime.errors import (
     InvalidDefinitionError,
     NotFoundError,
 )
-from maestro.runtime.policy import Action, PolicyDecision, PolicyGate, principal_message
+from maestro.runtime.policy import (
+    Action,
+    PolicyDecision,
+    PolicyGate,
+    principal_message,
+    served_for,
+)
 from maestro.services.registry import listing, templates, versioning
 from maestro.services.registry.store import (
     DuplicateRequestError,
@@ -233,9 +239,7 @@ class Registry:
         returns the allowing decision (None without a gate)."""
         if self._gate is None:
             return None
-        labels: dict[str, str] = {}
-        if row is not None and row.draft_definition:
-            labels = dict(workflow_pb2.WorkflowDefinition.FromString(row.draft_definition).labels)
+        labels = _labels(row) if row is not None else {}
         return await self._gate.check(
             action,
             resource=name,
@@ -244,6 +248,15 @@ class Registry:
             labels=labels,
             principal=principal,
         )
+
+    async def _authorize_read(self, principal: Principal, row: WorkflowRow) -> None:
+        """``workflow.read`` of ``row`` (its draft's classification and labels),
+        but for the services that read versions on their own authority
+        (``READ_ON_OWN_AUTHORITY``)."""
+        if not served_for(READ_ON_OWN_AUTHORITY):
+            await self._authorize(
+                principal, Action.WORKFLOW_READ, workflow_name(row.workflow_id), row
+            )
 
     async def _authorize_existing(
         self, principal: Principal, action: Action, name: str
@@ -278,6 +291,7 @@ class Registry:
         row = await self._store.get_workflow(_tenant(principal), workflow_id)
         if row is None or (row.deleted and not show_deleted):
             raise _workflow_not_found(name)
+        await self._authorize_read(principal, row)
         return row
 
     async def list_workflows(
@@ -291,6 +305,7 @@ class Registry:
     ) -> Page[WorkflowRow]:
         """Workflows, newest update first (latest versions as summaries)."""
         tenant = _tenant(principal)
+        await self._authorize(principal, Action.WORKFLOW_READ, "workflows/-")
         size = listing.page_size(page_size)
         query = listing.parse_workflow_filter(filter, show_deleted=show_deleted)
         token_query = listing.query_hash("workflows", tenant, query)
@@ -303,6 +318,8 @@ class Registry:
             token = listing.encode_page_token(
                 [last.update_time.isoformat(), last.workflow_id], token_query
             )
+        if self._gate is not None:  # classified workflows the caller may not read are left out
+            rows = await self._gate.readable(Action.WORKFLOW_READ, "workflows/-", rows, _labels)
         return Page(rows, token)
 
     # -- draft changes ---------------------------------------------------------
@@ -491,6 +508,7 @@ class Registry:
         """A published version by semver, alias or ``latest``."""
         workflow_id, spec = parse_version_name(name)
         workflow = await self._live(_tenant(principal), workflow_id, workflow_name(workflow_id))
+        await self._authorize_read(principal, workflow)
         return await self._version(workflow, spec)
 
     async def list_workflow_versions(
@@ -498,7 +516,7 @@ class Registry:
     ) -> Page[VersionRow]:
         """Published versions, newest first, without source, definition and plan."""
         tenant, workflow_id = _tenant(principal), parse_workflow_name(parent, "parent")
-        await self._live(tenant, workflow_id, parent)
+        await self._authorize_read(principal, await self._live(tenant, workflow_id, parent))
         size = listing.page_size(page_size)
         token_query = listing.query_hash("versions", tenant, workflow_id)
         before = listing.version_page_key(page_token, token_query)
@@ -519,6 +537,7 @@ class Registry:
         ``draft``."""
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
         workflow = await self._live(tenant, workflow_id, name)
+        await self._authorize_read(principal, workflow)
         base_source = await self._source_of(workflow, base or LATEST)
         target_source = await self._source_of(workflow, target or DRAFT)
         return await self._compiler.diff(base_source, target_source)
@@ -573,6 +592,7 @@ class Registry:
         if replay is not None:
             return await self._reload(tenant, replay.workflow_id, workflow_name(replay.workflow_id))
         workflow = await self._live(tenant, workflow_id, name)
+        await self._authorize_read(principal, workflow)  # a copy reads its source
         source = await self._source_of(workflow, version or DRAFT)
         copy = _renamed(source, new_definition_name or _copy_name(workflow.display_name))
         return await self._create(principal, copy, new_workflow_id, request_id, "CLONE")
@@ -832,8 +852,20 @@ class Registry:
 # -- module helpers -----------------------------------------------------------
 
 
+READ_ON_OWN_AUTHORITY = frozenset({"scheduler"})
+"""Services whose reads are not checked as a person's: the scheduler reads the
+version an authorized start runs (and its receipt for execution receipts)."""
+
+
 def _tenant(principal: Principal) -> str:
     return principal.tenant or DEFAULT_TENANT
+
+
+def _labels(row: WorkflowRow) -> dict[str, str]:
+    """The policy labels of a workflow: its draft's (classification included)."""
+    if not row.draft_definition:
+        return {}
+    return dict(workflow_pb2.WorkflowDefinition.FromString(row.draft_definition).labels)
 
 
 def _now() -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, false
 
 from maestro.runtime import context, paging
 from maestro.runtime.filtering import Field, MapField, compile_filter
+from maestro.runtime.policy import Action
 from maestro.scheduler.v1 import execution_pb2
 from maestro.scheduler.v1 import scheduler_service_pb2 as pb
 from maestro.services.scheduler import views
@@ -124,9 +125,12 @@ class Listing:
                 after = (created, str(key[1]))
             except (ValueError, IndexError, AssertionError) as exc:
                 raise paging.bad_page_token() from exc
+        await self._scheduler.authorize_collection(Action.EXECUTION_READ, "executions/-")
         rows = await self._store.list_executions(tenant, where, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
+        token_row = rows[-1] if more and rows else None
+        rows = await self._scheduler.readable_rows(rows)
         found = []
         for row in rows:
             if request.view == execution_pb2.EXECUTION_VIEW_FULL:
@@ -134,10 +138,9 @@ class Listing:
             else:
                 found.append(views.execution_message(row))
         token = ""
-        if more and rows:
-            last = rows[-1]
+        if token_row is not None:  # the page's last row, whether the caller may read it or not
             token = paging.encode_page_token(
-                [last.create_time.isoformat(), last.execution_id], query
+                [token_row.create_time.isoformat(), token_row.execution_id], query
             )
         return pb.ListExecutionsResponse(executions=found, next_page_token=token)
 
@@ -157,6 +160,7 @@ class Listing:
             if not key or not isinstance(key[0], int) or key[0] < 0:
                 raise paging.bad_page_token()
             offset = key[0]
+        await self._scheduler.authorize_collection(Action.EXECUTION_READ, "humanTasks/-")
         rows = await self._store.list_human_tasks(tenant, where, offset, size + 1)
         more = len(rows) > size
         rows = rows[:size]

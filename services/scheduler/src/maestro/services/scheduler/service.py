@@ -442,8 +442,7 @@ class Scheduler:
         return [decision.decision_id] if decision.decision_id else []
 
     async def _authorize_on(self, action: Action, row: ExecutionRow) -> list[str]:
-        plan = await self.plans.by_digest(row.definition_digest)
-        labels = plan.workflow_labels if plan is not None else {}
+        labels = await self.labels_of(row)
         return await self._authorize(action, f"executions/{row.execution_id}", labels)
 
     # -- StartExecution ------------------------------------------------------------------------
@@ -597,19 +596,43 @@ class Scheduler:
 
     async def get_execution(self, request: pb.GetExecutionRequest) -> execution_pb2.Execution:
         execution_id = parse_execution_name(request.name)
-        tenant = tenant_of()
+        row = await self._readable(execution_id)
         if request.view == execution_pb2.EXECUTION_VIEW_BASIC:
-            row = await self.store.get_execution(tenant, execution_id)
-            if row is None:
-                raise _not_found(execution_id)
             return views.execution_message(row)
-        return await self.full_view(tenant, execution_id)
+        return await self.full_view(row.tenant, execution_id)
 
     async def _existing(self, execution_id: str) -> ExecutionRow:
         row = await self.store.get_execution(tenant_of(), execution_id)
         if row is None:
             raise _not_found(execution_id)
         return row
+
+    async def _readable(self, execution_id: str) -> ExecutionRow:
+        """The caller's tenant's execution, once the policy lets the caller
+        read it (``execution.read``, with its workflow's classification and
+        labels: a sensitive one needs a reason for access)."""
+        row = await self._existing(execution_id)
+        await self._authorize_on(Action.EXECUTION_READ, row)
+        return row
+
+    async def authorize_collection(self, action: Action, collection: str) -> None:
+        """``action`` on a whole collection (``executions/-``): the caller's
+        roles and tenant, before a list."""
+        await self._authorize(action, collection, {})
+
+    async def readable_rows(self, rows: Sequence[ExecutionRow]) -> list[ExecutionRow]:
+        """The executions of a list page the caller may read (``PolicyGate.readable``)."""
+        if self.gate is None:
+            return list(rows)
+        labels = {row.execution_id: await self.labels_of(row) for row in rows}
+        return await self.gate.readable(
+            Action.EXECUTION_READ, "executions/-", rows, lambda row: labels[row.execution_id]
+        )
+
+    async def labels_of(self, row: ExecutionRow) -> Mapping[str, str]:
+        """The policy labels of an execution: its workflow's, from its plan."""
+        plan = await self.plans.by_digest(row.definition_digest)
+        return plan.workflow_labels if plan is not None else {}
 
     # -- cancel / retry ----------------------------------------------------------------------------
 
@@ -749,7 +772,7 @@ class Scheduler:
                 "page_size and after_sequence must not be negative",
                 field_violations=[FieldViolation("page_size", "must be >= 0")],
             )
-        await self._existing(execution_id)
+        await self._readable(execution_id)
         query = paging.query_hash("events", tenant_of(), execution_id)
         after = request.after_sequence
         if request.page_token:
@@ -775,7 +798,7 @@ class Scheduler:
                 "after_sequence must not be negative",
                 field_violations=[FieldViolation("after_sequence", "must be >= 0")],
             )
-        await self._existing(execution_id)
+        await self._readable(execution_id)
         after = request.after_sequence
         # Subscribe first, then read the journal: events committed in between
         # arrive both ways and the sequence numbers drop the repeats. Events
@@ -1140,6 +1163,7 @@ class Scheduler:
             raise NotFoundError(
                 f"human task {request.name} not found", reason="HUMAN_TASK_NOT_FOUND"
             )
+        await self._readable(row.execution_id)  # a task is read as part of its execution
         return views.human_task_message(row)
 
     async def complete_human_task(
