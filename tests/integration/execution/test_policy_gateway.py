@@ -39,6 +39,16 @@ async def api(mesh: Mesh, tmp_path: Path) -> AsyncIterator[DevGateway]:
         yield gateway
 
 
+async def execute(api: DevGateway, workflow: str, who: dict[str, str]) -> httpx.Response:
+    """POST /api/workflows/{workflow}/execute as ``who``, with a fresh idempotency key."""
+    return await api.call(
+        "POST",
+        f"/api/workflows/{workflow}/execute",
+        {**who, "Idempotency-Key": str(uuid.uuid4())},
+        json={},
+    )
+
+
 def assert_denied(response: httpx.Response, *codes: str) -> dict[str, Any]:
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -82,23 +92,10 @@ async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: D
 
     # Execute: operators may; viewers and authors may not; nothing is created.
     for who in (viewer, author):
-        assert_denied(
-            await api.call(
-                "POST",
-                "/api/workflows/greeter/execute",
-                {**who, "Idempotency-Key": str(uuid.uuid4())},
-                json={},
-            ),
-            "ROLE_REQUIRED",
-        )
+        assert_denied(await execute(api, "greeter", who), "ROLE_REQUIRED")
     listed = await api.call("GET", "/api/executions", operator)
     assert listed.json()["executions"] == []
-    started = await api.call(
-        "POST",
-        "/api/workflows/greeter/execute",
-        {**operator, "Idempotency-Key": str(uuid.uuid4())},
-        json={},
-    )
+    started = await execute(api, "greeter", operator)
     assert started.status_code == 202, started.text
     execution_id = started.json()["executionId"]
     with bind(CallContext(principal=Principal(tenant="acme", subject="olga", roles=("operator",)))):
@@ -155,14 +152,8 @@ async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
         await api.call("POST", "/api/workflows/payroll/publish", cleared, json={}),
         "PURPOSE_NOT_ALLOWED",
     )
-    proper = api.token(
-        "acme",
-        "ada",
-        "admin",
-        clearance="confidential",
-        purpose="operations",
-        legal_basis="contract",
-    )
+    sensitive = {"clearance": "confidential", "purpose": "operations", "legal_basis": "contract"}
+    proper = api.token("acme", "ada", "admin", **sensitive)
     published = await api.call("POST", "/api/workflows/payroll/publish", proper, json={})
     assert published.status_code == 201, published.text
 
@@ -175,15 +166,7 @@ async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
         "CLEARANCE_TOO_LOW",
         "REASON_FOR_ACCESS_REQUIRED",
     )
-    reading = api.token(
-        "acme",
-        "ada",
-        "admin",
-        clearance="confidential",
-        purpose="operations",
-        legal_basis="contract",
-        reason_for_access="TICKET-42",
-    )
+    reading = api.token("acme", "ada", "admin", **sensitive, reason_for_access="TICKET-42")
     read = await api.call("GET", "/api/workflows/payroll", reading)
     assert read.status_code == 200, read.text
     # A list shows it only to whoever may read it.
@@ -194,12 +177,7 @@ async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
 
     # Starting it is not a read: no reason for access is needed, and the
     # scheduler reads the version it runs on its own authority.
-    started = await api.call(
-        "POST",
-        "/api/workflows/payroll/execute",
-        {**proper, "Idempotency-Key": str(uuid.uuid4())},
-        json={},
-    )
+    started = await execute(api, "payroll", proper)
     assert started.status_code == 202, started.text
     # Reading the execution of a sensitive workflow needs the reason, too.
     execution = f"/api/executions/{started.json()['executionId']}"
