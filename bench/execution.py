@@ -20,13 +20,15 @@ Scenarios (figures are client-observed unless they say "journal"):
    closed-loop clients (start, then follow StreamExecutionEvents to the
    terminal event), with one executor and with two (concurrency 32 each).
 3. fan-out — a 100-item loop (parallelism 100, noop body) and a join step.
-4. per-step overhead — from the journal events of the e2e runs.
+4. per-step overhead — from the journal events of the e2e runs (8 clients:
+   the scheduler is saturated, so these gaps include queueing), and of a
+   serial run (one execution at a time: the orchestration's own gaps).
 5. worker kill — two executors, 2 s sleep steps, SIGKILL one while it holds
    tasks; time from the kill to the redeliveries on the survivor (lease 2 s).
 
     .venv/bin/python bench/execution.py [--backend embedded|production|both] [--quick]
         [--out results.json] [--profile] [--keep-logs]
-        [--scenarios enqueue,e2e1,fanout,e2e2,kill] [--e2e-executions N]
+        [--scenarios enqueue,e2e1,fanout,serial,e2e2,kill] [--e2e-executions N]
 
 ``--profile`` samples each scheduler's Python stacks (5 ms of CPU time per
 sample) and prints where its CPU goes; it is for diagnosis, not measurement.
@@ -139,6 +141,7 @@ class Plan:
     e2e_cap_seconds: float = 300.0
     executor_concurrency: int = 32
     fanout_runs: int = 5
+    serial_executions: int = 100
     kill_executions: int = 10
 
 
@@ -150,6 +153,7 @@ QUICK = Plan(
     e2e_executions=80,
     e2e_cap_seconds=60.0,
     fanout_runs=2,
+    serial_executions=20,
     kill_executions=4,
 )
 
@@ -925,6 +929,37 @@ def journal_overheads(
     }
 
 
+async def serial(rig: Rig, plan: Plan) -> dict[str, Any]:
+    """Per-step overhead with nothing else running: one client runs the
+    3-step workflow ``plan.serial_executions`` times, one execution at a
+    time, on the scheduler the 1-executor e2e run left (its queue is empty);
+    the journal gaps are then the orchestration's own, not queueing behind
+    other executions as in the e2e runs."""
+    assert rig.scheduler is not None
+    channel, stub = scheduler_stub(rig.scheduler.address)
+    journals: list[list[execution_pb2.ExecutionEvent]] = []
+    latencies: list[float] = []
+    try:
+        await run_one(stub, "bench-linear", {"n": -1})  # warm-up
+        for index in range(plan.serial_executions):
+            seconds, events = await run_one(stub, "bench-linear", {"n": index})
+            if succeeded(events):
+                journals.append(events)
+                latencies.append(seconds * 1000)
+    finally:
+        await channel.close()
+    result = {
+        "executions": len(journals),
+        "latency_ms": summary(latencies),
+        "journal": journal_overheads(journals, LINEAR_STEPS),
+    }
+    print(
+        f"  serial: {len(journals)} executions, latency p50 {result['latency_ms']['p50']:.1f} ms",
+        flush=True,
+    )
+    return result
+
+
 async def fanout(rig: Rig, plan: Plan) -> dict[str, Any]:
     """On the scenario left by the 1-executor e2e run (its queue is empty)."""
     assert rig.scheduler is not None
@@ -1034,7 +1069,7 @@ async def worker_kill(rig: Rig, plan: Plan) -> dict[str, Any]:
     return result
 
 
-SCENARIOS = ("enqueue", "e2e1", "fanout", "e2e2", "kill")
+SCENARIOS = ("enqueue", "e2e1", "fanout", "serial", "e2e2", "kill")
 
 
 async def run_backend(
@@ -1058,12 +1093,15 @@ async def run_backend(
             if "enqueue" in scenarios:
                 print(f"[{backend}] enqueue", flush=True)
                 result["enqueue"] = await enqueue(rig, plan)
-            if "e2e1" in scenarios or "fanout" in scenarios:
+            if "e2e1" in scenarios or "fanout" in scenarios or "serial" in scenarios:
                 print(f"[{backend}] end-to-end", flush=True)
                 result["e2e_1"] = await e2e(rig, plan, executors=1)
             if "fanout" in scenarios:
                 print(f"[{backend}] fan-out", flush=True)
                 result["fanout"] = await fanout(rig, plan)
+            if "serial" in scenarios:
+                print(f"[{backend}] per-step overhead, one execution at a time", flush=True)
+                result["serial"] = await serial(rig, plan)
             if "e2e2" in scenarios:
                 result["e2e_2"] = await e2e(rig, plan, executors=2)
             if "kill" in scenarios:
@@ -1155,6 +1193,26 @@ def _run_rows(result: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
                 "-",
                 "",
             )
+    if "serial" in result:
+        journal = result["serial"]["journal"]
+        for gap, label in (
+            ("dispatch_ms", "scheduled->started"),
+            ("handoff_ms", "done->next started"),
+        ):
+            s = journal[gap]
+            yield (
+                f"step {label}, one execution at a time, p50/p99",
+                f"{s['p50']:.1f} / {s['p99']:.1f} ms",
+                "p50 < 5 ms",
+                verdict(s["p50"], TARGETS["step_overhead_p50_ms"], lower_is_better=True),
+            )
+        s = result["serial"]["latency_ms"]
+        yield (
+            "3-step execution, one at a time, p50/p95",
+            f"{s['p50']:.1f} / {s['p95']:.1f} ms",
+            "-",
+            "",
+        )
     if "kill" not in result:
         return
     kill = result["kill"]
