@@ -642,13 +642,16 @@ class PolicyGate:
         collection: str,
         items: Sequence[_T],
         labels_of: Callable[[_T], Mapping[str, str]],
+        *,
+        principal: call_context.Principal | None = None,
     ) -> list[_T]:
         """The ``items`` of a page whose classification and labels the policy
         lets the caller read: one question per distinct label set, about the
         ``collection`` (``workflows/-``) with those labels, so a page of
         similar items costs one decision (the cache answers the rest). The
         caller checks the collection itself first (``check``), which a denial
-        here does not raise: the item is left out.
+        here does not raise: the item is left out. ``principal``: as in
+        ``check``.
 
         Raises:
             UnavailableError: DEPENDENCY_UNAVAILABLE (as ``decide``).
@@ -664,6 +667,7 @@ class PolicyGate:
                     resource=collection,
                     classification=labels.get("classification"),
                     labels=labels,
+                    principal=principal,
                 )
                 allowed[key] = decision.allow
             if allowed[key]:

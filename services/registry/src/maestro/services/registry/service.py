@@ -319,7 +319,9 @@ class Registry:
                 [last.update_time.isoformat(), last.workflow_id], token_query
             )
         if self._gate is not None:  # classified workflows the caller may not read are left out
-            rows = await self._gate.readable(Action.WORKFLOW_READ, "workflows/-", rows, _labels)
+            rows = await self._gate.readable(
+                Action.WORKFLOW_READ, "workflows/-", rows, _labels, principal=principal
+            )
         return Page(rows, token)
 
     # -- draft changes ---------------------------------------------------------
