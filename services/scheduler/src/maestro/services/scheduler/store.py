@@ -643,6 +643,15 @@ _SELECT_EXECUTION = select(executions).where(
     executions.c.execution_id == bindparam("execution_id"),
     executions.c.tenant == bindparam("tenant"),
 )
+_SELECT_EXECUTION_BY_REQUEST = select(executions).where(
+    executions.c.tenant == bindparam("tenant"),
+    executions.c.request_id == bindparam("request_id"),
+)
+_SELECT_REQUEST = select(requests.c.request_hash, requests.c.execution_id).where(
+    requests.c.tenant == bindparam("tenant"),
+    requests.c.method == bindparam("method"),
+    requests.c.request_id == bindparam("request_id"),
+)
 _TIMELINE_STEPS = select(step_runs).where(step_runs.c.execution_id == bindparam("execution_id"))
 _TIMELINE_ATTEMPTS = (
     select(attempts)
@@ -931,32 +940,16 @@ class Store:
     def find_execution_by_request(
         self, conn: Connection, tenant: str, request_id: str
     ) -> ExecutionRow | None:
-        row = (
-            (
-                conn.execute(
-                    select(executions).where(
-                        executions.c.tenant == tenant, executions.c.request_id == request_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        params = {"tenant": tenant, "request_id": request_id}
+        row = conn.execute(_SELECT_EXECUTION_BY_REQUEST, params).mappings().first()
         return None if row is None else _row(ExecutionRow, row)
 
     def find_request(
         self, conn: Connection, tenant: str, method: str, request_id: str
     ) -> tuple[str, str] | None:
         """``(request_hash, execution_id)`` of a recorded request."""
-        row = (
-            conn.execute(
-                select(requests.c.request_hash, requests.c.execution_id).where(
-                    requests.c.tenant == tenant,
-                    requests.c.method == method,
-                    requests.c.request_id == request_id,
-                )
-            )
-        ).first()
+        params = {"tenant": tenant, "method": method, "request_id": request_id}
+        row = conn.execute(_SELECT_REQUEST, params).first()
         return None if row is None else (str(row[0]), str(row[1]))
 
     def record_request(
