@@ -5,6 +5,7 @@ decision id and an appeal path, and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,13 @@ name: payroll
 labels: {classification: confidential}
 steps:
   - {id: pay, type: task, handler: noop, timeout: 5s}
+"""
+
+SENSITIVE_APPROVAL = """
+name: payout
+labels: {classification: public, pii: "true"}
+steps:
+  - {id: ok, type: human, human: {assignees: ["role:approver"]}}
 """
 
 
@@ -185,3 +193,36 @@ async def test_clearance_purpose_and_legal_basis_for_confidential_workflows(
     assert (await api.call("GET", execution, reading)).status_code == 200
     listed = await api.call("GET", "/api/executions", proper)
     assert listed.status_code == 200 and listed.json()["executions"] == []
+
+
+async def test_human_tasks_are_read_as_part_of_their_execution(mesh: Mesh, api: DevGateway) -> None:
+    """A task of a workflow labelled as personal data (sensitive) is listed and
+    read only with a reason for access, like its execution."""
+    yaml = {"content-type": "application/yaml"}
+    sensitive = {"purpose": "operations", "legal_basis": "contract"}
+    admin = api.token("acme", "ada", "admin", **sensitive)
+    reader = api.token("acme", "ada", "admin", **sensitive, reason_for_access="TICKET-7")
+    created = await api.call(
+        "POST", "/api/workflows?workflowId=payout", {**admin, **yaml}, content=SENSITIVE_APPROVAL
+    )
+    assert created.status_code == 201, created.text
+    published = await api.call("POST", "/api/workflows/payout/publish", admin, json={})
+    assert published.status_code == 201, published.text
+    started = await execute(api, "payout", admin)
+    assert started.status_code == 202, started.text
+    execution_id = started.json()["executionId"]
+    params = {"executionId": execution_id}
+    tasks: list[dict[str, Any]] = []
+    for _ in range(100):  # the human step opens its task right after the start
+        listed = await api.call("GET", "/api/human-tasks", reader, params=params)
+        assert listed.status_code == 200, listed.text
+        tasks = listed.json()["humanTasks"]
+        if tasks:
+            break
+        await asyncio.sleep(0.05)
+    assert len(tasks) == 1
+    hidden = await api.call("GET", "/api/human-tasks", admin, params=params)
+    assert hidden.status_code == 200 and hidden.json()["humanTasks"] == []
+    task = f"/api/human-tasks/{tasks[0]['humanTaskId']}"
+    assert_denied(await api.call("GET", task, admin), "REASON_FOR_ACCESS_REQUIRED")
+    assert (await api.call("GET", task, reader)).status_code == 200

@@ -163,7 +163,7 @@ class Listing:
         await self._scheduler.authorize_collection(Action.EXECUTION_READ, "humanTasks/-")
         rows = await self._store.list_human_tasks(tenant, where, offset, size + 1)
         more = len(rows) > size
-        rows = rows[:size]
+        rows = await self._scheduler.readable_tasks(rows[:size])
         token = paging.encode_page_token([offset + size], query) if more else ""
         return pb.ListHumanTasksResponse(
             human_tasks=[views.human_task_message(r) for r in rows], next_page_token=token

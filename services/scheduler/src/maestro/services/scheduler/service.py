@@ -56,6 +56,7 @@ from maestro.services.scheduler.store import (
     AttemptRow,
     EventRow,
     ExecutionRow,
+    HumanTaskRow,
     Store,
     Unit,
     dumps,
@@ -627,6 +628,18 @@ class Scheduler:
         labels = {row.execution_id: await self.labels_of(row) for row in rows}
         return await self.gate.readable(
             Action.EXECUTION_READ, "executions/-", rows, lambda row: labels[row.execution_id]
+        )
+
+    async def readable_tasks(self, rows: Sequence[HumanTaskRow]) -> list[HumanTaskRow]:
+        """The human tasks of a list page whose executions the caller may
+        read (a task is read as part of its execution)."""
+        if self.gate is None:
+            return list(rows)
+        found = await self.store.get_executions(tenant_of(), {row.execution_id for row in rows})
+        labels = {i: await self.labels_of(execution) for i, execution in found.items()}
+        kept = [row for row in rows if row.execution_id in labels]
+        return await self.gate.readable(
+            Action.EXECUTION_READ, "executions/-", kept, lambda row: labels[row.execution_id]
         )
 
     async def labels_of(self, row: ExecutionRow) -> Mapping[str, str]:

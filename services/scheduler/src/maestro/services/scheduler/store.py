@@ -24,7 +24,7 @@ import contextlib
 import contextvars
 import json
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -983,6 +983,18 @@ class Store:
                 .first()
             )
             return None if row is None else _row(ExecutionRow, row)
+
+        return await self.query(read)
+
+    async def get_executions(self, tenant: str, ids: Collection[str]) -> dict[str, ExecutionRow]:
+        """The tenant's executions among ``ids``, by id (one query)."""
+        if not ids:
+            return {}
+
+        def read(conn: Connection) -> dict[str, ExecutionRow]:
+            rows = conn.execute(_SELECT_EXECUTIONS, {"ids": sorted(ids)}).mappings()
+            found = (_row(ExecutionRow, m) for m in rows)
+            return {r.execution_id: r for r in found if r.tenant == tenant}
 
         return await self.query(read)
 
