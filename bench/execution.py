@@ -1174,38 +1174,11 @@ def _run_rows(result: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
         )
     for key in runs:
         journal, executors = result[key]["journal"], result[key]["executors"]
-        for gap, label in (
-            ("dispatch_ms", "scheduled->started"),
-            ("handoff_ms", "done->next started"),
-        ):
-            s = journal[gap]
-            yield (
-                f"step {label} ({executors} exec) p50/p99",
-                f"{s['p50']:.1f} / {s['p99']:.1f} ms",
-                "p50 < 5 ms",
-                verdict(s["p50"], TARGETS["step_overhead_p50_ms"], lower_is_better=True),
-            )
+        yield from _step_gap_rows(journal, f"({executors} exec)")
         for gap, label in (("run_ms", "step started->succeeded"), ("execution_ms", "execution")):
-            s = journal[gap]
-            yield (
-                f"{label}, journal ({executors} exec) p50/p99",
-                f"{s['p50']:.1f} / {s['p99']:.1f} ms",
-                "-",
-                "",
-            )
+            yield _journal_row(f"{label}, journal ({executors} exec)", journal[gap], target=False)
     if "serial" in result:
-        journal = result["serial"]["journal"]
-        for gap, label in (
-            ("dispatch_ms", "scheduled->started"),
-            ("handoff_ms", "done->next started"),
-        ):
-            s = journal[gap]
-            yield (
-                f"step {label}, one execution at a time, p50/p99",
-                f"{s['p50']:.1f} / {s['p99']:.1f} ms",
-                "p50 < 5 ms",
-                verdict(s["p50"], TARGETS["step_overhead_p50_ms"], lower_is_better=True),
-            )
+        yield from _step_gap_rows(result["serial"]["journal"], "(one execution at a time)")
         s = result["serial"]["latency_ms"]
         yield (
             "3-step execution, one at a time, p50/p95",
@@ -1221,6 +1194,25 @@ def _run_rows(result: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
         f"{kill['first_resume_s']:.2f} / {kill['last_resume_s']:.2f} s",
         f"<= {TARGETS['kill_resume_s']:.0f} s (lease+1)",
         verdict(kill["last_resume_s"], TARGETS["kill_resume_s"], lower_is_better=True),
+    )
+
+
+def _step_gap_rows(journal: dict[str, Any], where: str) -> Iterator[tuple[str, str, str, str]]:
+    """The per-step overhead rows (dispatch and hand-off) of a run's journal."""
+    for gap, label in (("dispatch_ms", "scheduled->started"), ("handoff_ms", "done->next started")):
+        yield _journal_row(f"step {label} {where}", journal[gap], target=True)
+
+
+def _journal_row(label: str, s: dict[str, float], *, target: bool) -> tuple[str, str, str, str]:
+    """A p50/p99 row; with ``target``, against the per-step overhead target."""
+    figure = f"{s['p50']:.1f} / {s['p99']:.1f} ms"
+    if not target:
+        return f"{label} p50/p99", figure, "-", ""
+    return (
+        f"{label} p50/p99",
+        figure,
+        "p50 < 5 ms",
+        verdict(s["p50"], TARGETS["step_overhead_p50_ms"], lower_is_better=True),
     )
 
 
