@@ -141,7 +141,18 @@ class SqlDispatch:
 
 
 class RedisDispatch:
-    """Redis Streams with consumer groups, fed from the outbox."""
+    """Redis Streams with consumer groups, fed from the outbox.
+
+    A transaction that schedules attempts writes their outbox rows; after it
+    commits, this process already knows the rows, so the relay adds those
+    that are due to their streams at once, wakes the pollers, then deletes
+    the rows: no read of the outbox on the way to the worker (it was a third
+    of the dispatch latency on PostgreSQL). The outbox stays the source of
+    truth: rows added but not deleted (a crash in between) are added again,
+    and the row's lease decides about the duplicate entry, as before; rows
+    not yet due, rows of another process and rows whose add failed are moved
+    by the sweep, which reads the outbox at least every ``relay_seconds``.
+    """
 
     name = "redis"
     skip_locked = False
@@ -164,6 +175,9 @@ class RedisDispatch:
         self._groups: set[str] = set()
         self._relay_task: asyncio.Task[None] | None = None
         self._relay_now = asyncio.Event()
+        self._fresh: list[tuple[str, str]] = []
+        """(task id, queue) of due rows this process committed, not moved yet."""
+        self._swept = 0.0
         self._wakeups = _Wakeups()
 
     @staticmethod
@@ -196,36 +210,50 @@ class RedisDispatch:
 
     def committed(self, attempts: Sequence[AttemptRow]) -> None:
         at = now()
-        if any(a.visible_time <= at for a in attempts):
+        due = [(a.task_id, a.task_queue) for a in attempts if a.visible_time <= at]
+        if due:
+            self._fresh.extend(due)
             self._relay_now.set()
 
     async def _relay_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await woken(self._relay_now, self._relay_seconds)
             self._relay_now.clear()
             try:
-                await self.relay()
-            except Exception:  # the next round retries; the outbox keeps the rows
+                fresh, self._fresh = self._fresh, []
+                if fresh:
+                    await self._move(fresh)
+                if not fresh or loop.time() - self._swept >= self._relay_seconds:
+                    self._swept = loop.time()
+                    await self.relay()
+            except Exception:  # the sweep retries; the outbox keeps the rows
                 log.exception("outbox relay to Redis failed")
                 await asyncio.sleep(self._relay_seconds)
 
     async def relay(self) -> int:
-        """Copies due outbox rows to their streams, then deletes them."""
+        """The sweep: copies the outbox's due rows to their streams, then
+        deletes them."""
         moved = 0
         while True:
             rows = await self._store.take_outbox(now(), 500)
             if not rows:
                 return moved
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for task_id, task_queue in rows:
-                    pipe.xadd(await self._group(task_queue), {"task_id": task_id})
-                await pipe.execute()
-            await self._store.delete_outbox([task_id for task_id, _ in rows])
-            for task_queue in {q for _, q in rows}:
-                self._wakeups.wake(task_queue)
+            await self._move(rows)
             moved += len(rows)
             if len(rows) < 500:
                 return moved
+
+    async def _move(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Adds (task id, queue) rows to their streams, wakes the queues'
+        pollers, then deletes the rows from the outbox."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id, task_queue in rows:
+                pipe.xadd(await self._group(task_queue), {"task_id": task_id})
+            await pipe.execute()
+        for task_queue in {q for _, q in rows}:
+            self._wakeups.wake(task_queue)
+        await self._store.delete_outbox([task_id for task_id, _ in rows])
 
     async def candidates(self, task_queue: str, limit: int) -> list[Candidate]:
         stream = await self._group(task_queue)
