@@ -239,6 +239,9 @@ class RedisDispatch:
             rows = await self._store.take_outbox(now(), 500)
             if not rows:
                 return moved
+            if self._fresh:  # committed while the sweep read: moved here, not twice
+                taken = {task_id for task_id, _ in rows}
+                self._fresh = [row for row in self._fresh if row[0] not in taken]
             await self._move(rows)
             moved += len(rows)
             if len(rows) < 500:
