@@ -115,9 +115,20 @@ async def test_the_role_and_tenant_matrix_through_the_gateway(mesh: Mesh, api: D
         read = await api.call("GET", f"/api/executions/{execution_id}", who)
         assert read.status_code == 200, read.text
     nobody = api.token("acme", "nora")
-    assert_denied(await api.call("GET", f"/api/executions/{execution_id}", nobody), "ROLE_REQUIRED")
-    assert_denied(await api.call("GET", "/api/executions", nobody), "ROLE_REQUIRED")
-    assert_denied(await api.call("GET", "/api/workflows/greeter", nobody), "ROLE_REQUIRED")
+    for read in (
+        f"/api/executions/{execution_id}",
+        f"/api/executions/{execution_id}/events",
+        f"/api/executions/{execution_id}/stream",
+        "/api/executions",
+        "/api/human-tasks",
+        "/api/workflows",
+        "/api/workflows/greeter",
+        "/api/workflows/greeter/versions",
+        "/api/workflows/greeter/versions/latest",
+    ):
+        assert_denied(await api.call("GET", read, nobody), "ROLE_REQUIRED")
+    events = await api.call("GET", f"/api/executions/{execution_id}/events", viewer)
+    assert events.status_code == 200 and events.json()["events"], events.text
     assert (await api.call("GET", f"/api/executions/{execution_id}", intruder)).status_code == 404
 
     # Cancel/retry of someone else's tenant: not found; a viewer: denied.

@@ -18,21 +18,25 @@ __all__ = ["timestamp"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+"""Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z."""
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     """``value`` as a Timestamp (None for None).
 
     Raises:
-        ValueError: ``value`` is outside Timestamp's range (as ``FromDatetime``).
+        OverflowError, ValueError: ``value`` is outside Timestamp's range
+            (``FromDatetime``'s own errors).
     """
     if value is None:
         return None
+    stamp = timestamp_pb2.Timestamp()
     delta = value - (_NAIVE_EPOCH if value.utcoffset() is None else _EPOCH)
     seconds = delta.days * 86_400 + delta.seconds
-    stamp = timestamp_pb2.Timestamp()
-    if not -62_135_596_800 <= seconds <= 253_402_300_799:  # 0001-01-01 .. 9999-12-31
-        stamp.FromDatetime(value)  # its own error
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        stamp.FromDatetime(value)  # raises as it would have
+        return stamp
     stamp.seconds = seconds
     stamp.nanos = delta.microseconds * 1000
     return stamp

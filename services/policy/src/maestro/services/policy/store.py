@@ -53,12 +53,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from maestro.runtime.migrations import upgrade_to_head
 
+log = logging.getLogger("maestro.policy.log")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 CHECKPOINT_EVERY_COMMITS = 100
 """Decision-log commits on SQLite between two WAL checkpoints (each commit
 writes ~6 pages: the table and its five indexes)."""
 ALEMBIC_VERSION_TABLE = "policy_alembic_version"
-log = logging.getLogger("maestro.policy.log")
 """Alembic's bookkeeping table, named per service so that services sharing one
 PostgreSQL database keep separate migration histories."""
 

@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from maestro.common.v1 import plan_pb2, principal_pb2
 from maestro.runtime.provenance import (
@@ -39,6 +39,7 @@ from maestro.runtime.provenance import (
     sha256_hex,
 )
 from maestro.runtime.receipts import PendingReceipt, ReceiptRelay
+from maestro.runtime.timestamps import timestamp
 from maestro.services.registry.service import version_name, workflow_name
 from maestro.services.registry.store import PendingVersionReceipt, RegistryStore
 from maestro.signer.v1 import receipt_pb2
@@ -59,8 +60,6 @@ def version_predicate(pending: PendingVersionReceipt) -> receipt_pb2.VersionPred
     """The VersionPredicate of a pending version (``compiler_version`` as
     the stored plan records it: empty for plans compiled before plans did)."""
     plan = plan_pb2.CompiledPlan.FromString(pending.plan)
-    publish_time = timestamp_pb2.Timestamp()
-    publish_time.FromDatetime(pending.publish_time)
     previous = pending.previous_version
     return receipt_pb2.VersionPredicate(
         workflow=workflow_name(pending.workflow_id),
@@ -74,7 +73,7 @@ def version_predicate(pending: PendingVersionReceipt) -> receipt_pb2.VersionPred
         published_by=json_format.ParseDict(
             json.loads(pending.entry.published_by), principal_pb2.Principal()
         ),
-        publish_time=publish_time,
+        publish_time=timestamp(pending.publish_time),
         policy_decision_ids=list(pending.entry.policy_decision_ids),
         policy_bundle_revision=pending.entry.policy_bundle_revision,
         compiler_version=plan.compiler_version,

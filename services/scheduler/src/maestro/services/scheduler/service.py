@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import jsonschema
 from google.protobuf import json_format
@@ -65,6 +65,14 @@ from maestro.services.scheduler.store import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _HasExecution(Protocol):
+    @property
+    def execution_id(self) -> str: ...
+
+
+_OfExecution = TypeVar("_OfExecution", bound=_HasExecution)
 pb = scheduler_service_pb2
 X = execution_pb2.ExecutionState
 A = execution_pb2.AttemptState
@@ -622,24 +630,28 @@ class Scheduler:
         await self._authorize(action, collection, {})
 
     async def readable_rows(self, rows: Sequence[ExecutionRow]) -> list[ExecutionRow]:
-        """The executions of a list page the caller may read (``PolicyGate.readable``)."""
-        if self.gate is None:
-            return list(rows)
-        labels = {row.execution_id: await self.labels_of(row) for row in rows}
-        return await self.gate.readable(
-            Action.EXECUTION_READ, "executions/-", rows, lambda row: labels[row.execution_id]
-        )
+        """The executions of a list page the caller may read."""
+        return await self._readable_page(rows, {row.execution_id: row for row in rows})
 
     async def readable_tasks(self, rows: Sequence[HumanTaskRow]) -> list[HumanTaskRow]:
         """The human tasks of a list page whose executions the caller may
         read (a task is read as part of its execution)."""
         if self.gate is None:
             return list(rows)
-        found = await self.store.get_executions(tenant_of(), {row.execution_id for row in rows})
-        labels = {i: await self.labels_of(execution) for i, execution in found.items()}
-        kept = [row for row in rows if row.execution_id in labels]
+        ids = {row.execution_id for row in rows}
+        return await self._readable_page(rows, await self.store.get_executions(tenant_of(), ids))
+
+    async def _readable_page(
+        self, items: Sequence[_OfExecution], executions: Mapping[str, ExecutionRow]
+    ) -> list[_OfExecution]:
+        """The ``items`` whose execution (in ``executions``) the caller may
+        read, one decision per distinct label set (``PolicyGate.readable``)."""
+        if self.gate is None:
+            return list(items)
+        labels = {i: await self.labels_of(execution) for i, execution in executions.items()}
+        kept = [item for item in items if item.execution_id in labels]
         return await self.gate.readable(
-            Action.EXECUTION_READ, "executions/-", kept, lambda row: labels[row.execution_id]
+            Action.EXECUTION_READ, "executions/-", kept, lambda item: labels[item.execution_id]
         )
 
     async def labels_of(self, row: ExecutionRow) -> Mapping[str, str]:
