@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+# Tests take their loopback ports from the same helpers as `maestro up --envoy-free-ports`.
+from maestro.cli.envoy_config import free_port, free_ports  # noqa: F401 - re-exported
 from maestro.runtime.server import GrpcServer
 from maestro.services.compiler.config import CompilerSettings
 from maestro.services.compiler.server import create_server as create_compiler
@@ -27,13 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 # a stray signer listening on the default port of this machine.
 os.environ.setdefault("MAESTRO_REGISTRY_SIGNER_ADDRESS", "")
 os.environ.setdefault("MAESTRO_SCHEDULER_SIGNER_ADDRESS", "")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_policy(data_dir: Path) -> GrpcServer:

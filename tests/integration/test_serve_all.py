@@ -16,21 +16,21 @@ import pytest
 
 from maestro.runtime.clients import probe_health
 from maestro.runtime.settings import GRPC_SERVICES
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 async def test_all_services_in_one_process(tmp_path: Path) -> None:
     env = dict(os.environ)
-    ports = {svc: free_port() for svc in GRPC_SERVICES}
-    for svc, port in ports.items():
-        env[f"MAESTRO_{svc.upper()}_PORT"] = str(port)
-        env[f"MAESTRO_{svc.upper()}_METRICS_PORT"] = str(free_port())
+    *chosen, gateway_port = free_ports(2 * len(GRPC_SERVICES) + 1)
+    ports = dict(zip(GRPC_SERVICES, chosen, strict=False))
+    for svc, metrics_port in zip(GRPC_SERVICES, chosen[len(GRPC_SERVICES) :], strict=True):
+        env[f"MAESTRO_{svc.upper()}_PORT"] = str(ports[svc])
+        env[f"MAESTRO_{svc.upper()}_METRICS_PORT"] = str(metrics_port)
     # One process: peers are wired through the same settings the mesh uses.
     env["MAESTRO_REGISTRY_COMPILER_ADDRESS"] = f"127.0.0.1:{ports['compiler']}"
     env["MAESTRO_EXECUTOR_SCHEDULER_ADDRESS"] = f"127.0.0.1:{ports['scheduler']}"
-    gateway_port = free_port()
     env["MAESTRO_GATEWAY_PORT"] = str(gateway_port)
     for svc, port in ports.items():
         env[f"MAESTRO_GATEWAY_{svc.upper()}_ADDRESS"] = f"127.0.0.1:{port}"

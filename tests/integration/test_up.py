@@ -27,7 +27,7 @@ from maestro.compiler.v1 import compiler_service_pb2 as compiler_pb
 from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_grpc
 from maestro.runtime.clients import probe_health
 from maestro.runtime.settings import GRPC_SERVICES
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -46,9 +46,9 @@ class RunningMesh:
 @pytest.fixture
 def mesh(tmp_path: Path) -> Iterator[RunningMesh]:
     env = dict(os.environ)
-    grpc_ports = {svc: free_port() for svc in GRPC_SERVICES}
-    metrics_ports = {svc: free_port() for svc in GRPC_SERVICES}
-    gateway_port = free_port()
+    *chosen, gateway_port = free_ports(2 * len(GRPC_SERVICES) + 1)
+    grpc_ports = dict(zip(GRPC_SERVICES, chosen, strict=False))
+    metrics_ports = dict(zip(GRPC_SERVICES, chosen[len(GRPC_SERVICES) :], strict=True))
     for svc in GRPC_SERVICES:
         env[f"MAESTRO_{svc.upper()}_PORT"] = str(grpc_ports[svc])
         env[f"MAESTRO_{svc.upper()}_METRICS_PORT"] = str(metrics_ports[svc])

@@ -35,7 +35,7 @@ from maestro.compiler.v1 import compiler_service_pb2_grpc as compiler_grpc
 from maestro.registry.v1 import registry_service_pb2 as registry_pb
 from maestro.registry.v1 import registry_service_pb2_grpc as registry_grpc
 from maestro.runtime.settings import GRPC_SERVICES
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -75,10 +75,10 @@ class EnvoyMesh:
 @pytest.fixture
 def mesh(tmp_path: Path) -> Iterator[EnvoyMesh]:
     env = dict(os.environ)
-    for svc in GRPC_SERVICES:
-        env[f"MAESTRO_{svc.upper()}_PORT"] = str(free_port())
-        env[f"MAESTRO_{svc.upper()}_METRICS_PORT"] = str(free_port())
-    gateway_port = free_port()
+    *chosen, gateway_port = free_ports(2 * len(GRPC_SERVICES) + 1)
+    for index, svc in enumerate(GRPC_SERVICES):
+        env[f"MAESTRO_{svc.upper()}_PORT"] = str(chosen[2 * index])
+        env[f"MAESTRO_{svc.upper()}_METRICS_PORT"] = str(chosen[2 * index + 1])
     env["MAESTRO_GATEWAY_PORT"] = str(gateway_port)
     data_dir = tmp_path / "data"
     output = tmp_path / "up.out"

@@ -4,13 +4,14 @@ do what the topology says (retries only for idempotent RPCs, etc.)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from maestro.cli.envoy_config import LocalPlan, dump, k8s_config, local_config
+from maestro.cli.envoy_config import LocalPlan, dump, free_ports, k8s_config, local_config
 from maestro.cli.main import app
 from maestro.cli.topology import Rpcs, Topology, check, derived_rpcs, load_topology
 from maestro.runtime.settings import DEFAULT_GRPC_PORTS
@@ -241,3 +242,30 @@ def test_the_local_shape_wires_each_caller_with_its_own_identity(
         endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"]
         == (topology.local.inbound_ports["compiler"])
     )
+
+
+def test_free_ports_are_distinct_unbound_and_avoid_the_excluded() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        busy_port = busy.getsockname()[1]
+        excluded = set(free_ports(20))
+        ports = free_ports(200, exclude=excluded)
+        assert len(set(ports)) == 200
+        assert not set(ports) & (excluded | {busy_port})
+    for port in ports[:20]:  # released: each can be bound now
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_a_free_plan_gives_every_listener_its_own_port_apart_from_the_services(
+    topology: Topology,
+) -> None:
+    app = {name: free_ports(2) for name in topology.grpc_services}
+    taken = free_ports(10, exclude={p for ps in app.values() for p in ps})
+    plan = LocalPlan.free(topology, app, taken=taken)
+    listeners = [*(p for ps in plan.inbound.values() for p in ps), *plan.outbound.values()]
+    ours = [*listeners, plan.admin]
+    assert len(set(ours)) == len(ours) == 2 * len(app) + len(plan.outbound) + 1
+    assert not set(ours) & ({p for ps in app.values() for p in ps} | set(taken))
+    assert {n: len(p) for n, p in plan.inbound.items()} == {n: 2 for n in app}

@@ -27,7 +27,7 @@ listener of the ``operator`` identity).
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -628,15 +628,31 @@ class LocalPlan:
 
     @classmethod
     def free(
-        cls, topology: Topology, app_ports: Mapping[str, Sequence[int]], host: str = "127.0.0.1"
+        cls,
+        topology: Topology,
+        app_ports: Mapping[str, Sequence[int]],
+        host: str = "127.0.0.1",
+        *,
+        taken: Iterable[int] = (),
     ) -> LocalPlan:
         """Free ports for every Envoy listener (tests, ``up --envoy-free-ports``);
-        one inbound listener per app replica."""
+        one inbound listener per app replica. No two listeners share a port, and
+        none takes an app port or one in ``taken`` (ports the services will bind
+        later, such as their metrics ports)."""
+        callers = [name for name, calls in topology.calls().items() if calls]
+        replicas = {n: len(p) for n, p in app_ports.items()}
+        ports = iter(
+            free_ports(
+                sum(replicas.values()) + len(callers) + 1,
+                host,
+                exclude={*taken, *(p for ps in app_ports.values() for p in ps)},
+            )
+        )
         return cls(
             app={n: list(p) for n, p in app_ports.items()},
-            inbound={n: [free_port(host) for _ in p] for n, p in app_ports.items()},
-            outbound={name: free_port(host) for name, calls in topology.calls().items() if calls},
-            admin=free_port(host),
+            inbound={n: [next(ports) for _ in range(count)] for n, count in replicas.items()},
+            outbound={name: next(ports) for name in callers},
+            admin=next(ports),
             host=host,
         )
 
@@ -648,9 +664,34 @@ class LocalPlan:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1", exclude: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct TCP ports on ``host`` that nothing listens on right now,
+    none of them in ``exclude``.
+
+    Each port stays bound until all are chosen: ports taken one at a time and
+    released can come back twice from the kernel, and two listeners on one port
+    make the second process fail to start.
+    """
+    excluded = set(exclude)
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            if len(held) >= count + len(excluded) + 64:
+                raise RuntimeError(f"no {count} free ports on {host}")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+            if port not in excluded:
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
 
 
 def local_config(topology: Topology, plan: LocalPlan, certs_dir: Path) -> JSON:

@@ -119,11 +119,14 @@ class Mesh:
             raise RuntimeError("the topology disagrees with the code: " + "; ".join(problems))
         certs_dir = self.data_dir / "certs"
         make_certs(certs_dir, topology.identities())
-        app_ports = {
-            name: load_settings(name, self.data_dir).port for name in topology.grpc_services
-        }
+        settings = {name: load_settings(name, self.data_dir) for name in ALL_SERVICES}
+        app_ports = {name: settings[name].port for name in topology.grpc_services}
+        # Ports the services bind after Envoy starts: no listener may take one.
+        taken = [s.port for s in settings.values()] + [
+            port for s in settings.values() if (port := getattr(s, "metrics_port", None))
+        ]
         plan = (
-            LocalPlan.free(topology, {n: [p] for n, p in app_ports.items()})
+            LocalPlan.free(topology, {n: [p] for n, p in app_ports.items()}, taken=taken)
             if self.envoy_options.free_ports
             else LocalPlan.from_topology(topology, app_ports)
         )
