@@ -407,6 +407,41 @@ async def test_bad_starts_are_typed_errors_and_create_nothing(mesh: Mesh) -> Non
     assert list(listed.executions) == []
 
 
+async def test_a_repeated_start_returns_the_first_execution_only_to_a_reader(
+    mesh: Mesh,
+) -> None:
+    """A repeat is found by the start's own write (no read before it); a repeat
+    the caller may no longer start still gets the first execution if the caller
+    may read it, and a caller who may not gets PERMISSION_DENIED, not the
+    execution."""
+    await mesh.publish(STRICT, "strict")
+    request_id = str(uuid.uuid4())
+    first = await mesh.start("strict", {"amount": 1}, request_id=request_id)
+    again = await mesh.scheduler_client.start_execution(_strict_request(request_id, 1))
+    assert (again.execution.name, again.created) == (first.name, False)
+
+    viewer = Principal(tenant="default", subject="vic", roles=("viewer",))
+    with bind(CallContext(principal=viewer)):
+        with pytest.raises(PermissionDeniedError):
+            await mesh.start("strict", {"amount": 2})  # a viewer may not start
+        replayed = await mesh.scheduler_client.start_execution(_strict_request(request_id, 1))
+        assert (replayed.execution.name, replayed.created) == (first.name, False)
+        with pytest.raises(AlreadyExistsError):
+            await mesh.scheduler_client.start_execution(_strict_request(request_id, 2))
+    nobody = Principal(tenant="default", subject="eve", roles=())
+    with bind(CallContext(principal=nobody)), pytest.raises(PermissionDeniedError) as denied:
+        await mesh.scheduler_client.start_execution(_strict_request(request_id, 1))
+    assert denied.value.reason == "POLICY_DENIED"
+    listed = await mesh.scheduler_client.list_executions(pb.ListExecutionsRequest())
+    assert [e.name for e in listed.executions] == [first.name]
+
+
+def _strict_request(request_id: str, amount: int) -> pb.StartExecutionRequest:
+    request = pb.StartExecutionRequest(workflow="workflows/strict", request_id=request_id)
+    request.inputs.update({"amount": amount})
+    return request
+
+
 async def test_list_filters_and_pages(mesh: Mesh) -> None:
     await mesh.publish(STRICT, "strict")
     names = [(await mesh.run("strict", {"amount": i})).name for i in range(5)]

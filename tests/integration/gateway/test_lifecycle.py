@@ -390,6 +390,67 @@ async def test_identity_headers_scope_the_tenant(gateway: Gateway) -> None:
     assert hidden.json()["workflows"] == []
 
 
+async def test_every_way_to_make_a_workflow_asks_create_and_reads_ask_read(
+    gateway: Gateway,
+) -> None:
+    """Create, create-from-template and clone all ask ``workflow.create``; a
+    clone also reads its source and a diff reads its workflow (clearance for
+    a classified one); a repeated Idempotency-Key shows the workflow it made
+    only to a caller who may read it."""
+    http = gateway.http
+    author = {
+        "x-maestro-tenant": "acme",
+        "x-maestro-subject": "ana",
+        "x-maestro-roles": "author",
+        "x-maestro-clearance": "internal",
+    }
+    key = {"idempotency-key": "make-acme-flow"}
+    first = await create(gateway, FLOW_YAML, "acme-flow", **author, **key)
+    viewer = {**author, "x-maestro-subject": "vic", "x-maestro-roles": "viewer"}
+    uncleared = {k: v for k, v in author.items() if k != "x-maestro-clearance"}
+
+    # A viewer may read the flow but make no workflow, in any of the three ways.
+    assert (await http.get("/api/workflows/acme-flow", headers=viewer)).status_code == 200
+    attempts = {
+        "create": ("/api/workflows", {"content": FLOW_YAML, "headers": {**YAML, **viewer}}),
+        "template": (
+            "/api/workflow-templates/etl/create",
+            {"json": {"name": "vic-etl"}, "headers": viewer},
+        ),
+        "clone": ("/api/workflows/acme-flow/clone", {"json": {}, "headers": viewer}),
+    }
+    for way, (path, request) in attempts.items():
+        denied = assert_problem(await http.post(path, **request), 403, "POLICY_DENIED")
+        assert [r["code"] for r in denied["reasons"]] == ["ROLE_REQUIRED"], way
+        assert denied["appeal"], way
+
+    # An author below the flow's classification may not copy or diff it.
+    clone = await http.post("/api/workflows/acme-flow/clone", json={}, headers=uncleared)
+    assert {r["code"] for r in assert_problem(clone, 403, "POLICY_DENIED")["reasons"]} == {
+        "CLEARANCE_TOO_LOW"
+    }
+    diff = await http.get(
+        "/api/workflows/acme-flow/diff",
+        params={"base": "draft", "target": "draft"},
+        headers=uncleared,
+    )
+    assert {r["code"] for r in assert_problem(diff, 403, "POLICY_DENIED")["reasons"]} == {
+        "CLEARANCE_TOO_LOW"
+    }
+    # Nor see it by repeating the key that created it.
+    replay = await http.post(
+        "/api/workflows", content=FLOW_YAML, headers={**YAML, **uncleared, **key}
+    )
+    assert {r["code"] for r in assert_problem(replay, 403, "POLICY_DENIED")["reasons"]} == {
+        "CLEARANCE_TOO_LOW"
+    }
+    again = await http.post("/api/workflows", content=FLOW_YAML, headers={**YAML, **author, **key})
+    assert again.status_code in (200, 201), again.text
+    assert again.json()["id"] == first.json()["id"]
+    listed = await http.get("/api/workflows", headers=author)
+    assert [w["id"] for w in listed.json()["workflows"]] == ["acme-flow"]
+
+
 async def test_request_errors_are_problems(gateway: Gateway) -> None:
     http = gateway.http
 

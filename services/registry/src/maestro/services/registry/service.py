@@ -280,7 +280,6 @@ class Registry:
     ) -> WorkflowRow:
         """Creates a workflow with a draft at ``0.1.0-draft`` (idempotent on
         ``request_id``)."""
-        await self._authorize(principal, Action.WORKFLOW_CREATE, "workflows/-")
         return await self._create(principal, source, workflow_id, request_id, "CREATE")
 
     async def get_workflow(
@@ -589,15 +588,17 @@ class Registry:
         """Copies the draft (or a published version) into a new workflow whose
         definition is renamed (default: the source's name plus ``-copy``)."""
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
-        _check_request_id(request_id)
-        replay = await self._replay(tenant, request_id, "CLONE")
-        if replay is not None:
-            return await self._reload(tenant, replay.workflow_id, workflow_name(replay.workflow_id))
+        await self._authorize_create(principal)
+        replayed = await self._replayed(principal, request_id, "CLONE")
+        if replayed is not None:
+            return replayed
         workflow = await self._live(tenant, workflow_id, name)
         await self._authorize_read(principal, workflow)  # a copy reads its source
         source = await self._source_of(workflow, version or DRAFT)
         copy = _renamed(source, new_definition_name or _copy_name(workflow.display_name))
-        return await self._create(principal, copy, new_workflow_id, request_id, "CLONE")
+        return await self._create(
+            principal, copy, new_workflow_id, request_id, "CLONE", authorized=True
+        )
 
     async def list_templates(self, *, page_size: int = 0, page_token: str = "") -> Page[Template]:
         """The built-in templates, by name."""
@@ -669,12 +670,18 @@ class Registry:
         workflow_id: str,
         request_id: str,
         operation: str,
+        *,
+        authorized: bool = False,
     ) -> WorkflowRow:
+        """A new workflow with ``source`` as its draft, once the caller may
+        create one (``authorized``: the caller asked already), or the one a
+        repeated ``request_id`` created."""
         tenant = _tenant(principal)
-        _check_request_id(request_id)
-        replay = await self._replay(tenant, request_id, operation)
-        if replay is not None:
-            return await self._reload(tenant, replay.workflow_id, workflow_name(replay.workflow_id))
+        if not authorized:
+            await self._authorize_create(principal)
+        replayed = await self._replayed(principal, request_id, operation)
+        if replayed is not None:
+            return replayed
         if workflow_id and not _WORKFLOW_ID.match(workflow_id):
             raise InvalidArgumentError(
                 "workflow_id must be 4-63 lowercase letters, digits or '-', starting with a letter",
@@ -704,9 +711,9 @@ class Registry:
                 row, request=_request(tenant, request_id, operation, new_id, now)
             )
         except DuplicateRequestError:
-            replay = await self._replay(tenant, request_id, operation)
-            assert replay is not None
-            return await self._reload(tenant, replay.workflow_id, workflow_name(replay.workflow_id))
+            replayed = await self._replayed(principal, request_id, operation)
+            assert replayed is not None
+            return replayed
         except DuplicateWorkflowError as exc:
             raise AlreadyExistsError(
                 f"workflow {workflow_name(new_id)} already exists",
@@ -814,6 +821,25 @@ class Registry:
         if spec == DRAFT:
             return Source(workflow.draft_source, workflow.draft_format)
         return _version_source(await self._version(workflow, spec))
+
+    async def _authorize_create(self, principal: Principal) -> None:
+        """``workflow.create`` on the collection: every way to make a workflow
+        (create, from a template, clone) asks it before anything else."""
+        await self._authorize(principal, Action.WORKFLOW_CREATE, "workflows/-")
+
+    async def _replayed(
+        self, principal: Principal, request_id: str, operation: str
+    ) -> WorkflowRow | None:
+        """The workflow a repeated create-like ``request_id`` made, if the
+        caller may read it (a repeat shows the workflow)."""
+        _check_request_id(request_id)
+        tenant = _tenant(principal)
+        replay = await self._replay(tenant, request_id, operation)
+        if replay is None:
+            return None
+        row = await self._reload(tenant, replay.workflow_id, workflow_name(replay.workflow_id))
+        await self._authorize_read(principal, row)
+        return row
 
     async def _replay(self, tenant: str, request_id: str, operation: str) -> RequestRecord | None:
         if not request_id:

@@ -476,17 +476,28 @@ class Scheduler:
         _check_labels(request.labels)
         tenant = tenant_of()
         digest = request_hash(request)
-        existing = await self._replay_start(tenant, request.request_id, digest)
-        if existing is not None:
-            return existing
-        resolved = await self.plans.resolve(tenant, workflow_id, request.version)
-        inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
-        resolved.plan.validate_inputs(inputs)
-        decisions: list[str] = []
-        if parent is None:  # a child runs on its parent's authorisation
-            decisions = await self._authorize(
-                Action.EXECUTION_START, f"workflows/{workflow_id}", resolved.plan.workflow_labels
+        # A repeated request id is found by the write below, which returns the
+        # first execution: a new one costs no read before its write. A repeat
+        # whose workflow, inputs or permission no longer pass gets the first
+        # execution too (or ALREADY_EXISTS), as it did when it first came.
+        try:
+            resolved = await self.plans.resolve(tenant, workflow_id, request.version)
+            inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
+            resolved.plan.validate_inputs(inputs)
+            decisions: list[str] = []
+            if parent is None:  # a child runs on its parent's authorisation
+                decisions = await self._authorize(
+                    Action.EXECUTION_START,
+                    f"workflows/{workflow_id}",
+                    resolved.plan.workflow_labels,
+                )
+        except MaestroError:
+            existing = await self._replay_start(
+                tenant, request.request_id, digest, check_read=parent is None
             )
+            if existing is not None:
+                return existing
+            raise
         at = now()
         timeout = request.timeout.ToTimedelta() if request.HasField("timeout") else None
         if timeout is not None and timeout <= timedelta(0):
@@ -555,7 +566,9 @@ class Scheduler:
         except IntegrityError:
             created.clear()  # another scheduler replica took the request id first
         if not created:
-            existing = await self._replay_start(tenant, request.request_id, digest)
+            existing = await self._replay_start(
+                tenant, request.request_id, digest, check_read=parent is None
+            )
             if existing is None:
                 raise _not_found(execution_id)
             return existing
@@ -576,8 +589,12 @@ class Scheduler:
         return pb.StartExecutionResponse(execution=execution, created=True)
 
     async def _replay_start(
-        self, tenant: str, request_id: str, digest: str
+        self, tenant: str, request_id: str, digest: str, *, check_read: bool
     ) -> pb.StartExecutionResponse | None:
+        """The execution a repeated request id started (ALREADY_EXISTS if the
+        request differs). The reply shows the execution, so a caller gets it
+        only if it may read it (``check_read``; a child is started by its
+        parent's step, not by a caller)."""
         row = await self.store.query(
             lambda conn: self.store.find_execution_by_request(conn, tenant, request_id)
         )
@@ -588,6 +605,8 @@ class Scheduler:
                 f"request_id {request_id} was used for a different StartExecution request",
                 metadata={"request_id": request_id},
             )
+        if check_read:
+            await self._authorize_on(Action.EXECUTION_READ, row)
         return pb.StartExecutionResponse(
             execution=await self.full_view(tenant, row.execution_id), created=False
         )
