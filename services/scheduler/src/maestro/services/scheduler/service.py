@@ -194,6 +194,7 @@ class _Job:
     change: Callable[[Txn], Any]
     skip_locked: bool
     must_exist: bool
+    request: tuple[str, str] | None = None  # a start's (tenant, request id)
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -245,6 +246,9 @@ class Txn:
     conn: Connection
     units: dict[str, Unit]
     plans: dict[str, Plan]
+    started: frozenset[tuple[str, str]] = frozenset()
+    """The (tenant, request id) of this batch's starts that made an execution
+    before it (one read for the whole batch)."""
 
 
 class Scheduler:
@@ -314,6 +318,7 @@ class Scheduler:
         *,
         skip_locked: bool = False,
         must_exist: bool = False,
+        request: tuple[str, str] | None = None,
     ) -> R:
         """Runs ``change`` on the locked units in a write transaction, then
         tells pollers, streams and parents what happened.
@@ -326,7 +331,7 @@ class Scheduler:
         error fails the batch, whose changes are then retried one by one.
         """
         result: R = await self._submit(
-            execution_ids, change, skip_locked=skip_locked, must_exist=must_exist
+            execution_ids, change, skip_locked=skip_locked, must_exist=must_exist, request=request
         )
         return result
 
@@ -337,10 +342,12 @@ class Scheduler:
         *,
         skip_locked: bool = False,
         must_exist: bool = False,
+        request: tuple[str, str] | None = None,
     ) -> asyncio.Future[Any]:
         """Queues ``change`` for the next group commit (see :meth:`_transact`);
-        changes submitted without an ``await`` in between share one commit."""
-        job = _Job(sorted(set(execution_ids)), change, skip_locked, must_exist)
+        changes submitted without an ``await`` in between share one commit.
+        A start names its ``request`` (see :attr:`Txn.started`)."""
+        job = _Job(sorted(set(execution_ids)), change, skip_locked, must_exist, request)
         self._jobs.append(job)
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._run_jobs(), name="scheduler-group-commit")
@@ -384,7 +391,9 @@ class Scheduler:
                         f"{unit.execution.execution_id} is missing"
                     )
                 plans[unit.execution.execution_id] = plan
-            txn = Txn(conn, units, plans)
+            requests = {job.request for job in jobs if job.request is not None}
+            started = self.store.started_requests(conn, requests) if requests else frozenset()
+            txn = Txn(conn, units, plans, started)
             outcomes: list[tuple[bool, Any]] = []
             for job in jobs:
                 missing = set(job.ids) - set(units)
@@ -552,7 +561,7 @@ class Scheduler:
                     request.request_id,
                 ):
                     return  # a concurrent duplicate in this very batch: replayed below
-            if self.store.find_execution_by_request(txn.conn, tenant, request.request_id):
+            if (tenant, request.request_id) in txn.started:
                 return
             unit = Unit(replace(row), {}, is_new=True)
             unit.remember()
@@ -562,7 +571,7 @@ class Scheduler:
             created.append(unit)
 
         try:
-            await self._transact([], create)
+            await self._transact([], create, request=(tenant, request.request_id))
         except IntegrityError:
             created.clear()  # another scheduler replica took the request id first
         if not created:

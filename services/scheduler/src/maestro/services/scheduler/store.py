@@ -54,6 +54,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -647,6 +648,9 @@ _SELECT_EXECUTION_BY_REQUEST = select(executions).where(
     executions.c.tenant == bindparam("tenant"),
     executions.c.request_id == bindparam("request_id"),
 )
+_SELECT_STARTED_REQUESTS = select(executions.c.tenant, executions.c.request_id).where(
+    tuple_(executions.c.tenant, executions.c.request_id).in_(bindparam("requests", expanding=True))
+)
 _SELECT_REQUEST = select(requests.c.request_hash, requests.c.execution_id).where(
     requests.c.tenant == bindparam("tenant"),
     requests.c.method == bindparam("method"),
@@ -943,6 +947,14 @@ class Store:
         params = {"tenant": tenant, "request_id": request_id}
         row = conn.execute(_SELECT_EXECUTION_BY_REQUEST, params).mappings().first()
         return None if row is None else _row(ExecutionRow, row)
+
+    def started_requests(
+        self, conn: Connection, requests: Collection[tuple[str, str]]
+    ) -> frozenset[tuple[str, str]]:
+        """Which of these (tenant, request id) pairs an execution has (one
+        statement for a whole batch of starts)."""
+        rows = conn.execute(_SELECT_STARTED_REQUESTS, {"requests": list(requests)})
+        return frozenset((str(tenant), str(request_id)) for tenant, request_id in rows)
 
     def find_request(
         self, conn: Connection, tenant: str, method: str, request_id: str
