@@ -277,9 +277,10 @@ async def test_cancel_tells_the_running_step_and_ends_cancelled(mesh: Mesh) -> N
     )
     started = await mesh.start("slow")
     await mesh.wait_step(started.name, "nap", S.STEP_STATE_RUNNING)
-    response = await mesh.scheduler_client.cancel_execution(
-        pb.CancelExecutionRequest(name=started.name, reason="operator said so")
+    cancel = pb.CancelExecutionRequest(
+        name=started.name, reason="operator said so", request_id=str(uuid.uuid4())
     )
+    response = await mesh.scheduler_client.cancel_execution(cancel)
     assert response.execution.state in (
         X.EXECUTION_STATE_CANCELLING,
         X.EXECUTION_STATE_CANCELLED,
@@ -296,6 +297,12 @@ async def test_cancel_tells_the_running_step_and_ends_cancelled(mesh: Mesh) -> N
         pb.CancelExecutionRequest(name=started.name)
     )
     assert again.execution.last_event_sequence == execution.last_event_sequence
+    # Repeating the request id shows the execution only to a caller who may read it.
+    replayed = await mesh.scheduler_client.cancel_execution(cancel)
+    assert replayed.execution.name == started.name
+    nobody = Principal(tenant="default", subject="eve", roles=())
+    with bind(CallContext(principal=nobody)), pytest.raises(PermissionDeniedError):
+        await mesh.scheduler_client.cancel_execution(cancel)
 
 
 HUMAN = """
@@ -349,6 +356,9 @@ async def test_human_step_waits_for_completion_through_the_api(mesh: Mesh) -> No
     assert completed.human_task.state == execution_pb2.HUMAN_TASK_STATE_COMPLETED
     assert completed.human_task.completed_by == "ana"
     assert repeat.human_task.etag == completed.human_task.etag
+    nobody = Principal(tenant="default", subject="eve", roles=())
+    with bind(CallContext(principal=nobody)), pytest.raises(PermissionDeniedError):
+        await mesh.scheduler_client.complete_human_task(good)  # a repeat shows the task
     execution = await mesh.wait(started.name)
     assert execution.state == X.EXECUTION_STATE_SUCCEEDED
     assert execution.outputs["approved"] is True

@@ -390,7 +390,7 @@ async def test_identity_headers_scope_the_tenant(gateway: Gateway) -> None:
     assert hidden.json()["workflows"] == []
 
 
-async def test_every_way_to_make_a_workflow_asks_create_and_reads_ask_read(
+async def test_every_way_to_make_or_freeze_a_workflow_is_checked(
     gateway: Gateway,
 ) -> None:
     """Create, create-from-template and clone all ask ``workflow.create``; a
@@ -449,6 +449,17 @@ async def test_every_way_to_make_a_workflow_asks_create_and_reads_ask_read(
     assert again.json()["id"] == first.json()["id"]
     listed = await http.get("/api/workflows", headers=author)
     assert [w["id"] for w in listed.json()["workflows"]] == ["acme-flow"]
+
+    # Freezing is an update: a viewer may not, even when it would change nothing.
+    for frozen in (True, False):
+        refused = await http.post(
+            "/api/workflows/acme-flow/freeze", json={"frozen": frozen}, headers=viewer
+        )
+        assert_problem(refused, 403, "POLICY_DENIED")
+    frozen_by_author = await http.post(
+        "/api/workflows/acme-flow/freeze", json={"reason": "release"}, headers=author
+    )
+    assert frozen_by_author.json()["frozen"] is True
 
 
 async def test_request_errors_are_problems(gateway: Gateway) -> None:

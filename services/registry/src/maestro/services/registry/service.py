@@ -385,7 +385,9 @@ class Registry:
     async def freeze_workflow(
         self, principal: Principal, name: str, *, frozen: bool, reason: str = ""
     ) -> WorkflowRow:
-        """Freezes (publishing is refused) or unfreezes the workflow."""
+        """Freezes (publishing is refused) or unfreezes the workflow: an
+        update (``workflow.update``)."""
+        await self._authorize_existing(principal, Action.WORKFLOW_UPDATE, name)
         tenant, workflow_id = _tenant(principal), parse_workflow_name(name)
 
         async def attempt(current: WorkflowRow) -> bool:

@@ -722,6 +722,7 @@ class Scheduler:
         tenant = tenant_of()
         digest = request_hash(request)
         if await self._replayed(method, request.request_id, digest):
+            await self._readable(execution_id)  # a repeat shows the execution
             return await self.full_view(tenant, execution_id)
         decisions = await self._authorize_on(action, await self._existing(execution_id))
         by = subject_of()
@@ -1238,6 +1239,7 @@ class Scheduler:
                     f"request_id {request.request_id} was used for a different request",
                     metadata={"request_id": request.request_id},
                 )
+            await self._readable(row.execution_id)  # a repeat shows the task
             return views.human_task_message(row)
         if row.state not in (1, 2):
             raise _task_closed(request.name, row.state)
