@@ -195,8 +195,12 @@ def test_every_env_var_is_a_settings_field_of_its_service(rendering: str) -> Non
 _SECRET_URLS = {
     "_DATABASE_URL": "postgresql+psycopg://maestro:secret@postgres/maestro",
     "_REDIS_URL": "redis://:secret@redis:6379/0",
+    "_JWT_ISSUER": "https://id.example.com/",
+    "_JWT_AUDIENCE": "maestro",
+    "_JWKS_URL": "https://id.example.com/.well-known/jwks.json",
 }
-"""Settings that come from Secrets (connection strings with credentials)."""
+"""Settings that come from Secrets (connection strings with credentials) and
+from the operator's ConfigMaps (the gateway's token issuer)."""
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)
@@ -408,6 +412,24 @@ def test_dev_is_smaller_than_base_and_prod_bigger(service: str) -> None:
 
 
 # -- configuration: databases, Redis, policy bundles, signer keys ---------------
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_the_gateway_demands_tokens_and_the_platform_is_its_own_tenant(rendering: str) -> None:
+    """No rendering runs the gateway in dev mode (a request without a token
+    would be an admin of any tenant), and the key and bundle, which serve every
+    tenant, belong to a tenant of their own."""
+    resources = rendered(rendering)
+    env = env_of(app_container(find(resources, "Deployment", "gateway")))
+    assert env["MAESTRO_GATEWAY_AUTH_MODE"]["value"] == "jwt"
+    for setting, key in [("JWT_ISSUER", "jwt-issuer"), ("JWT_AUDIENCE", "jwt-audience"),
+                         ("JWKS_URL", "jwks-url")]:  # fmt: skip
+        assert env[f"MAESTRO_GATEWAY_{setting}"]["valueFrom"] == {
+            "configMapKeyRef": {"name": "gateway-auth", "key": key}
+        }
+    for service in ("policy", "signer"):
+        env = env_of(app_container(find(resources, "Deployment", service)))
+        assert env[f"{env_prefix(service)}PLATFORM_TENANT"]["value"] == "platform"
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)

@@ -98,5 +98,5 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[GrpcServer]
 @pytest.fixture
 async def client(server: GrpcServer) -> AsyncIterator[SignerTestClient]:
     async with signer_client(server) as c:
-        with context.bind(context.CallContext(principal=ANA)):
+        with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
             yield c

@@ -34,7 +34,7 @@ STATEMENTS_PER_APPEND = {
 
 @pytest.fixture(autouse=True)
 def identity() -> Iterator[None]:
-    with context.bind(context.CallContext(principal=ANA)):
+    with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
         yield
 
 

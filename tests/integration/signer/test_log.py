@@ -53,7 +53,7 @@ async def _sign(
     server = await create_server(settings(database_url, data_dir), policy=InterimPolicyGate())
     try:
         async with signer_client(server) as client:
-            with context.bind(context.CallContext(principal=ANA)):
+            with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
                 return [await client.SignReceipt(_request(i)) for i in range(first, first + count)]
     finally:
         await server.stop(0)
@@ -81,7 +81,7 @@ async def test_the_log_survives_restarts(database_url: str, tmp_path: Path) -> N
     server = await create_server(settings(database_url, tmp_path), policy=InterimPolicyGate())
     try:
         async with signer_client(server) as client:
-            with context.bind(context.CallContext(principal=ANA)):
+            with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
                 latest = (await client.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
                 assert latest == old_checkpoint
                 got = await client.GetReceipt(pb.GetReceiptRequest(name=first[0].receipt.name))
@@ -170,7 +170,7 @@ async def test_an_altered_log_is_caught_on_read_and_at_start(
                 .values(leaf_data=provenance.envelope_json(forged))
             )
         async with signer_client(server) as client:
-            with context.bind(context.CallContext(principal=ANA)):
+            with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
                 with pytest.raises(FailedPreconditionError) as failed:
                     await client.GetReceipt(pb.GetReceiptRequest(name=signed[0].receipt.name))
                 assert failed.value.reason == "VERIFICATION_FAILED"

@@ -23,7 +23,10 @@ from maestro.runtime.errors import (
     PermissionDeniedError,
 )
 from maestro.runtime.server import GrpcServer
+from maestro.services.signer.config import SignerSettings
+from maestro.services.signer.server import create_server as create_signer
 from maestro.signer.v1 import signer_service_pb2 as pb
+from tests.conftest import start_policy
 from tests.integration.signer.conftest import SignerTestClient, signer_client
 from tests.unit.signer.support import ORIGIN, execution_statement, sign_request
 
@@ -140,3 +143,41 @@ async def test_bundle_of_rpc_receipts_passes_maestro_verify(
     )
     assert result.exit_code == 0, result.output
     assert "verified: 3 receipt(s)" in result.output
+
+
+async def test_with_the_policy_service_only_services_sign_and_only_the_platform_rotates(
+    tmp_path: Path,
+) -> None:
+    """Through the real policy service: no person signs a receipt (an admin
+    would forge provenance), and the signing key, which signs for every
+    tenant, is rotated by the platform tenant's admin only."""
+    policy = await start_policy(tmp_path / "policy")
+    signer = await create_signer(
+        SignerSettings(
+            port=0,
+            metrics_port=None,
+            data_dir=tmp_path / "signer",
+            policy_address=f"127.0.0.1:{policy.port}",
+            platform_tenant="ops",
+        )
+    )
+    acme_admin = context.Principal(tenant="acme", subject="ana", roles=("admin",))
+    ops_admin = context.Principal(tenant="ops", subject="root", roles=("admin",))
+    rotate = pb.RotateKeyRequest(reason="scheduled", request_id="rot-1")
+    try:
+        async with signer_client(signer, caller="gateway") as client:
+            with context.bind(context.CallContext(principal=acme_admin)):
+                with pytest.raises(PermissionDeniedError):
+                    await client.SignReceipt(_request(0))
+                with pytest.raises(PermissionDeniedError) as denied:
+                    await client.RotateKey(rotate)
+                assert "TENANT_MISMATCH" in denied.value.metadata["reasons"]
+            with context.bind(context.CallContext(principal=ops_admin)):
+                rotated = await client.RotateKey(rotate)
+                assert rotated.retired_key.key_id != rotated.active_key.key_id
+        async with signer_client(signer, caller="scheduler") as client:
+            with context.bind(context.CallContext(principal=acme_admin)):
+                assert (await client.SignReceipt(_request(0))).receipt.name
+    finally:
+        await signer.stop(0)
+        await policy.stop(0)

@@ -457,6 +457,24 @@ def test_jwt_mode_settings_must_name_an_issuer_and_keys() -> None:
         GatewaySettings(auth_mode="jwt", jwt_issuer=ISSUER)
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.7", "gateway.internal"])
+def test_dev_mode_is_refused_off_loopback(host: str) -> None:
+    """Dev mode makes a token-less request an admin: only on loopback, or on
+    a network someone explicitly declared closed."""
+    with pytest.raises(ValueError, match="auth_mode dev"):
+        GatewaySettings(host=host)
+    assert GatewaySettings(host=host, dev_auth_on_network=True).auth_mode == "dev"
+    jwt = GatewaySettings(
+        host=host, auth_mode="jwt", jwt_issuer=ISSUER, jwks_url="https://idp.example/jwks"
+    )
+    assert jwt.auth_mode == "jwt"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_dev_mode_binds_loopback(host: str) -> None:
+    assert GatewaySettings(host=host).auth_mode == "dev"
+
+
 # --- claims -> principal ------------------------------------------------------------
 
 

@@ -190,7 +190,7 @@ async def policy_mesh(
             metrics_port=None,
             data_dir=tmp_path / "data",
             bundle_path=bundle,
-            **settings,
+            **{"platform_tenant": "acme", **settings},  # the tests' admins run the platform
         )
     )
     address = f"127.0.0.1:{server.port}"

@@ -187,3 +187,18 @@ async def test_only_admins_reload_and_admins_and_auditors_read_the_status(
     assert list(bundle.modules) == ["maestro.authz"]
     assert bundle.source == str(mesh.bundle)
     assert bundle.tests.passed >= 25 and bundle.tests.duration.ToNanoseconds() > 0
+
+
+async def test_the_bundle_is_the_platform_tenants_not_any_tenant_admins(tmp_path: Path) -> None:
+    """The bundle decides for every tenant: an admin of another tenant may
+    neither read its status nor reload it."""
+    async with policy_mesh(tmp_path, platform_tenant="ops") as mesh:
+        with mesh.as_(ADMIN):  # admin of acme
+            with pytest.raises(PermissionDeniedError) as denied:
+                await mesh.client.reload_bundle(pb.ReloadBundleRequest())
+            assert "TENANT_MISMATCH" in denied.value.metadata["reasons"]
+            with pytest.raises(PermissionDeniedError) as denied:
+                await mesh.client.get_bundle_status(pb.GetBundleStatusRequest())
+            assert "TENANT_MISMATCH" in denied.value.metadata["reasons"]
+        with mesh.as_(principal("admin", tenant="ops", subject="root")):
+            assert not (await mesh.client.reload_bundle(pb.ReloadBundleRequest())).changed

@@ -93,7 +93,7 @@ async def test_interim_policy_gate_rules() -> None:
     assert await allowed("receipts.create", "registry")
     assert await allowed("receipts.create", "scheduler")
     assert not await allowed("receipts.create", "gateway")
-    assert await allowed("receipts.create", "gateway", ("admin",))
+    assert not await allowed("receipts.create", "gateway", ("admin",))  # no forged receipts
     assert not await allowed("keys.rotate", "gateway", ("author",))
     assert await allowed("keys.rotate", "gateway", ("admin",))
     assert await allowed("receipts.get", "gateway")

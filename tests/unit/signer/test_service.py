@@ -40,7 +40,7 @@ EXECUTION = "executions/01J00000000000000000000000"
 
 @pytest.fixture(autouse=True)
 def identity() -> Iterator[None]:
-    with context.bind(context.CallContext(principal=ANA)):
+    with context.bind(context.CallContext(principal=ANA, caller_service="scheduler")):
         yield
 
 

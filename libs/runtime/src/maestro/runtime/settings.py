@@ -72,6 +72,15 @@ class ServiceSettings(BaseSettings):
         "admin (`local-admin`, role `admin`) of its tenant (`default` when none), as the "
         "gateway's dev mode does. Set false in production: such calls are then denied.",
     )
+    platform_tenant: str = Field(
+        "default",
+        min_length=1,
+        description="The tenant that runs the platform. The signing key and the policy "
+        "bundle serve every tenant, so only this tenant's principals (with the role the "
+        "policy asks) may rotate the key and read or reload the bundle. `default` suits a "
+        "local or single-tenant install; a shared deployment names an operators' tenant "
+        "that no customer has.",
+    )
     trace_exporter: Literal["none", "console", "otlp"] = Field(
         "none", description="Where finished spans go."
     )

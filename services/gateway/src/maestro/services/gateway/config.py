@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,12 @@ class GatewaySettings(BaseSettings):
         "dev-token`). `jwt`: every API request needs a bearer JWT verified against "
         "jwks_url and/or jwt_keys_file; x-maestro-* identity headers are ignored.",
     )
+    dev_auth_on_network: bool = Field(
+        False,
+        description="Allow auth_mode dev on an interface other than loopback. Dev mode lets "
+        "a request without a token act as an admin of any tenant it names, so it is "
+        "refused at start-up off loopback unless this is set (a closed test network only).",
+    )
     jwt_issuer: str = Field(
         "", description="Required `iss` of tokens in jwt mode (required there)."
     )
@@ -109,6 +116,12 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _jwt_mode_complete(self) -> GatewaySettings:
+        if self.auth_mode == "dev" and not _loopback(self.host) and not self.dev_auth_on_network:
+            raise ValueError(
+                f"auth_mode dev on {self.host}: a request without a token would act as an "
+                "admin of any tenant; use auth_mode jwt, bind 127.0.0.1, or set "
+                "dev_auth_on_network for a closed test network"
+            )
         if self.auth_mode == "jwt":
             if not self.jwt_issuer or not self.jwt_audience:
                 raise ValueError("auth_mode jwt needs jwt_issuer and jwt_audience")
@@ -121,3 +134,13 @@ class GatewaySettings(BaseSettings):
     def backend_addresses(self) -> dict[str, str]:
         """The gRPC address of every backend service, by service name."""
         return {svc: getattr(self, f"{svc}_address") for svc in GRPC_SERVICES}
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback interface (``localhost`` or 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

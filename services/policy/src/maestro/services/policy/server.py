@@ -90,6 +90,7 @@ async def create_server(
         metrics,
         decision_cache_size=settings.decision_cache_size,
         idempotency_cache_size=settings.idempotency_cache_size,
+        platform_tenant=settings.platform_tenant,
     )
     server.service = service
     retention = Periodic(

@@ -116,8 +116,12 @@ class PolicyService:
         *,
         decision_cache_size: int = 10_000,
         idempotency_cache_size: int = 10_000,
+        platform_tenant: str = "default",
     ) -> None:
+        """``platform_tenant`` owns the bundle (it serves every tenant): only
+        its principals may read its status or reload it."""
         self.bundles = bundles
+        self.platform_tenant = platform_tenant
         self.store = store
         self._log = decision_log
         self._metrics = metrics
@@ -325,8 +329,11 @@ class PolicyService:
 
     # -- the service's own RPCs -----------------------------------------------------
 
-    async def authorize(self, action: Action, *, name: str, resource_type: str) -> PolicyDecision:
-        """Checks the principal of the call against the policy (and logs it).
+    async def authorize(
+        self, action: Action, *, name: str, resource_type: str, tenant: str | None = None
+    ) -> PolicyDecision:
+        """Checks the principal of the call against the policy (and logs it), on
+        a resource of ``tenant`` (the caller's own when None).
 
         Raises:
             PermissionDeniedError: POLICY_DENIED.
@@ -336,7 +343,11 @@ class PolicyService:
         request = pb.DecideRequest(
             principal=principal_message(principal),
             action=str(action),
-            resource=decision_pb2.Resource(type=resource_type, name=name, tenant=principal.tenant),
+            resource=decision_pb2.Resource(
+                type=resource_type,
+                name=name,
+                tenant=principal.tenant if tenant is None else tenant,
+            ),
             request_id=str(uuid.uuid4()),
         )
         decision = PolicyDecision.from_proto(
@@ -365,10 +376,16 @@ class PolicyService:
         return decision_pb2.Decision.FromString(row.decision)
 
     async def bundle_status(self) -> BundleStatus:
-        """The bundle status (checked with ``bundle.read`` once a bundle is active:
-        without one the status is what tells operators why)."""
+        """The bundle status (checked with ``bundle.read``, a platform tenant's
+        resource, once a bundle is active: without one the status is what tells
+        operators why)."""
         if self.bundles.active is not None:
-            await self.authorize(Action.BUNDLE_READ, name="bundle", resource_type="bundle")
+            await self.authorize(
+                Action.BUNDLE_READ,
+                name="bundle",
+                resource_type="bundle",
+                tenant=self.platform_tenant,
+            )
         return self.bundles.status()
 
     async def reload_bundle(self, request: pb.ReloadBundleRequest) -> ReloadResult:
@@ -380,7 +397,12 @@ class PolicyService:
             PermissionDeniedError: POLICY_DENIED.
         """
         if self.bundles.active is not None:
-            await self.authorize(Action.BUNDLE_RELOAD, name="bundle", resource_type="bundle")
+            await self.authorize(
+                Action.BUNDLE_RELOAD,
+                name="bundle",
+                resource_type="bundle",
+                tenant=self.platform_tenant,
+            )
         return await self.bundles.reload(validate_only=request.validate_only)
 
     async def watch_bundle_revision(self) -> AsyncIterator[ActiveBundle | None]:

@@ -45,7 +45,8 @@ class InterimPolicyGate:
     """Fixed rules until the policy service is wired in:
 
     - ``receipts.create``: the calling service is the registry or the
-      scheduler, or the principal has role ``admin``;
+      scheduler (they sign what they did; no person, admin included, may
+      sign a statement of their own making);
     - ``keys.rotate``: the principal has role ``admin``;
     - ``receipts.get`` / ``receipts.list``: allowed (the signer scopes both to
       the caller's tenant itself).
@@ -57,7 +58,7 @@ class InterimPolicyGate:
         call = context.current()
         admin = ADMIN_ROLE in call.principal.roles
         if action == "receipts.create":
-            allowed = admin or call.caller_service in RECEIPT_CREATORS
+            allowed = call.caller_service in RECEIPT_CREATORS
         elif action == "keys.rotate":
             allowed = admin
         else:

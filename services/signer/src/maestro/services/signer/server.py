@@ -73,6 +73,7 @@ async def create_server(
         log,
         policy,
         verify_cache_seconds=settings.verify_cache_seconds,
+        platform_tenant=settings.platform_tenant,
     )
     spec = ServiceSpec(
         name="signer",

@@ -209,8 +209,12 @@ class Signer:
         policy: PolicyGate,
         *,
         verify_cache_seconds: float = 300.0,
+        platform_tenant: str = "default",
     ) -> None:
+        """``platform_tenant`` owns the signing key (it signs for every
+        tenant): only its principals may rotate it."""
         self._store = store
+        self._platform_tenant = platform_tenant
         self._log = log
         self._policy = policy
         self._verify_ttl = timedelta(seconds=verify_cache_seconds)
@@ -539,8 +543,9 @@ class Signer:
         )
 
     async def rotate_key(self, request: pb.RotateKeyRequest) -> pb.RotateKeyResponse:
-        tenant = tenant_of()
-        await self._authorize("keys.rotate", resource_type="key", name="keys", tenant=tenant)
+        await self._authorize(
+            "keys.rotate", resource_type="key", name="keys", tenant=self._platform_tenant
+        )
         _require_request_id(request.request_id)
         if not request.reason.strip():
             raise _invalid("reason", "required")
