@@ -415,7 +415,7 @@ def test_dev_is_smaller_than_base_and_prod_bigger(service: str) -> None:
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)
-def test_the_gateway_demands_tokens_and_the_platform_is_its_own_tenant(rendering: str) -> None:
+def test_tokens_are_demanded_and_tenants_kept_apart(rendering: str) -> None:
     """No rendering runs the gateway in dev mode (a request without a token
     would be an admin of any tenant), and the key and bundle, which serve every
     tenant, belong to a tenant of their own."""
@@ -430,6 +430,8 @@ def test_the_gateway_demands_tokens_and_the_platform_is_its_own_tenant(rendering
     for service in ("policy", "signer"):
         env = env_of(app_container(find(resources, "Deployment", service)))
         assert env[f"{env_prefix(service)}PLATFORM_TENANT"]["value"] == "platform"
+    executor = env_of(app_container(find(resources, "Deployment", "executor")))
+    assert executor["MAESTRO_EXECUTOR_SHARED_SECRETS"]["value"] == "false"  # own secrets only
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS)

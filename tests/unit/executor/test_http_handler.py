@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.conftest import free_port
-from tests.unit.executor.conftest import Executor, Scheduler
+from tests.unit.executor.conftest import Executor, Scheduler, StartExecutor
 from tests.unit.executor.support import HttpTarget, make_task
 
 
@@ -121,32 +121,82 @@ async def test_bad_config_is_invalid_config(
     assert (failure.code, failure.non_retryable) == ("INVALID_CONFIG", True)
 
 
-async def test_secrets_resolve_from_the_environment_and_are_not_logged(
+async def test_secrets_resolve_for_the_tasks_tenant_and_are_not_logged(
     scheduler: Scheduler,
     executor: Executor,
     http_target: HttpTarget,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("MAESTRO_SECRET_RISK_API_TOKEN", "s3cr3t-value")
+    monkeypatch.setenv("MAESTRO_TENANT_SECRET_ACME__RISK_API_TOKEN", "acme-s3cr3t")
+    monkeypatch.setenv("MAESTRO_SECRET_RISK_API_TOKEN", "shared-s3cr3t")
     monkeypatch.setenv("MAESTRO_SECRET_TEAM_PATH", "from-config")
     caplog.set_level(logging.DEBUG)
-    task = make_task(
-        "http",
-        config={
-            "url": f"{http_target.url}/json",
-            "headers": {"Authorization": "secret://risk-api.token"},
-            "body": {"path": "secret://team/path"},
-        },
-        input={"headers": {"X-Extra": "secret://risk-api.token"}},
-    )
-    scheduler.queue.add(task)
-    output = await scheduler.queue.completed(task.task_id)
-    (seen,) = http_target.requests
-    assert seen.headers["Authorization"] == "s3cr3t-value"
-    assert seen.headers["X-Extra"] == "s3cr3t-value"
-    assert json.loads(output["body"]["body"]) == {"path": "from-config"}
-    assert "s3cr3t-value" not in caplog.text
+    config = {
+        "url": f"{http_target.url}/json",
+        "headers": {"Authorization": "secret://risk-api.token"},
+        "body": {"path": "secret://team/path"},
+    }
+    acme = make_task("http", config=config, tenant="acme")
+    globex = make_task("http", config=config, tenant="globex")
+    for task in (acme, globex):
+        scheduler.queue.add(task)
+    outputs = [await scheduler.queue.completed(t.task_id) for t in (acme, globex)]
+    seen = sorted(r.headers["Authorization"] for r in http_target.requests)
+    assert seen == ["acme-s3cr3t", "shared-s3cr3t"]  # the tenant's own first, then shared
+    assert all(json.loads(o["body"]["body"]) == {"path": "from-config"} for o in outputs)
+    assert "s3cr3t" not in caplog.text
+
+
+async def test_a_multi_tenant_worker_resolves_only_each_tenants_own_secrets(
+    scheduler: Scheduler,
+    start_executor: StartExecutor,
+    http_target: HttpTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await start_executor(shared_secrets=False)
+    monkeypatch.setenv("MAESTRO_TENANT_SECRET_ACME__TOKEN", "acme-only")
+    monkeypatch.setenv("MAESTRO_SECRET_TOKEN", "shared")
+    config = {"url": f"{http_target.url}/json", "headers": {"Authorization": "secret://token"}}
+    globex = make_task("http", config=config, tenant="globex")
+    scheduler.queue.add(globex)
+    failure = await scheduler.queue.failed(globex.task_id)
+    assert (failure.code, failure.non_retryable) == ("SECRET_NOT_FOUND", True)
+    assert "MAESTRO_TENANT_SECRET_GLOBEX__TOKEN" in failure.message
+    assert "MAESTRO_SECRET_TOKEN" not in failure.message
+    acme = make_task("http", config=config, tenant="acme")
+    scheduler.queue.add(acme)
+    await scheduler.queue.completed(acme.task_id)
+    assert [r.headers["Authorization"] for r in http_target.requests] == ["acme-only"]
+
+
+async def test_runtime_data_cannot_reach_or_redirect_a_secret(
+    scheduler: Scheduler,
+    executor: Executor,
+    http_target: HttpTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A secret in an input header is refused, and with secrets in config an
+    input url may change the path but not the scheme, host or port."""
+    monkeypatch.setenv("MAESTRO_SECRET_TOKEN", "s3cr3t")
+    config = {"url": f"{http_target.url}/json", "headers": {"Authorization": "secret://token"}}
+    elsewhere = f"http://localhost:{free_port()}/collect"
+    refused = {
+        "SECRET_IN_INPUT": make_task(
+            "http", config={"url": config["url"]}, input={"headers": {"X": "secret://token"}}
+        ),
+        "SECRET_URL_FROM_INPUT": make_task("http", config=config, input={"url": elsewhere}),
+    }
+    for task in refused.values():
+        scheduler.queue.add(task)
+    for code, task in refused.items():
+        failure = await scheduler.queue.failed(task.task_id)
+        assert (failure.code, failure.non_retryable) == (code, True)
+    assert http_target.requests == []
+    same_origin = make_task("http", config=config, input={"url": f"{http_target.url}/json?x=1"})
+    scheduler.queue.add(same_origin)
+    await scheduler.queue.completed(same_origin.task_id)
+    assert [r.headers["Authorization"] for r in http_target.requests] == ["s3cr3t"]
 
 
 async def test_missing_secret_fails_before_any_request(

@@ -14,6 +14,7 @@ from maestro.services.executor.worker import Slots
 def test_secret_names_map_to_environment_variables() -> None:
     assert env_var("risk-token") == "MAESTRO_SECRET_RISK_TOKEN"
     assert env_var("team.billing/api-key") == "MAESTRO_SECRET_TEAM_BILLING_API_KEY"
+    assert env_var("risk-token", "acme-eu") == "MAESTRO_TENANT_SECRET_ACME_EU__RISK_TOKEN"
 
 
 def test_references_resolve_at_any_depth_and_only_whole_values() -> None:
@@ -23,7 +24,7 @@ def test_references_resolve_at_any_depth_and_only_whole_values() -> None:
         "auth": {"password": "secret://db.password", "list": ["secret://a", 1, None]},
         "note": "not secret://a",
     }
-    assert resolve_references(config, secrets.resolve) == {
+    assert resolve_references(config, lambda name: secrets.resolve(name, tenant="acme")) == {
         "url": "https://x",
         "auth": {"password": "pw", "list": ["a", 1, None]},
         "note": "not secret://a",
@@ -34,7 +35,7 @@ def test_references_resolve_at_any_depth_and_only_whole_values() -> None:
 @pytest.mark.parametrize("name", ["missing", "", "../etc", "a b"])
 def test_unknown_or_malformed_secrets_are_not_found(name: str) -> None:
     with pytest.raises(HandlerError) as error:
-        EnvironmentSecrets({"MAESTRO_SECRET_OTHER": "x"}).resolve(name)
+        EnvironmentSecrets({"MAESTRO_SECRET_OTHER": "x"}).resolve(name, tenant="acme")
     assert (error.value.code, error.value.non_retryable) == ("SECRET_NOT_FOUND", True)
 
 

@@ -78,6 +78,13 @@ class ExecutorSettings(ServiceSettings):
         description="How long a finished task's result waits for others to share its "
         "ReportTasks call (it goes at once when `report_batch_max` results wait).",
     )
+    shared_secrets: bool = Field(
+        True,
+        description="Whether `MAESTRO_SECRET_<NAME>` variables resolve `secret://` references "
+        "for every tenant (after the tenant's own `MAESTRO_TENANT_SECRET_<TENANT>__<NAME>`). "
+        "Set false on a worker that serves several tenants, so that no tenant's workflow "
+        "can use a credential meant for another.",
+    )
     http_timeout_seconds: float = Field(
         30.0,
         gt=0,

@@ -2,10 +2,18 @@
 
 A step's ``config`` names secrets instead of holding them (the compiler's
 ``PLAINTEXT_SECRET`` lint refuses literals). The executor resolves a reference
-from the environment variable ``MAESTRO_SECRET_<NAME>``: the name upper-cased,
-with ``-``, ``.`` and ``/`` turned into ``_`` (``secret://risk-token`` ->
-``MAESTRO_SECRET_RISK_TOKEN``). A string is a reference only when it is
-entirely ``secret://<name>``. Resolved values are never logged.
+for the task's tenant from environment variables, names upper-cased with ``-``,
+``.`` and ``/`` turned into ``_``:
+
+- ``MAESTRO_TENANT_SECRET_<TENANT>__<NAME>``, the tenant's own
+  (``secret://risk-token`` of tenant ``acme`` ->
+  ``MAESTRO_TENANT_SECRET_ACME__RISK_TOKEN``), first;
+- then ``MAESTRO_SECRET_<NAME>``, shared by every tenant, unless the worker
+  turns shared secrets off (``shared_secrets``: a worker that serves several
+  tenants should, so no tenant uses another's credentials).
+
+A string is a reference only when it is entirely ``secret://<name>``.
+Resolved values are never logged.
 """
 
 from __future__ import annotations
@@ -18,13 +26,18 @@ from maestro.services.executor.handlers.api import HandlerError
 
 SCHEME = "secret://"
 ENV_PREFIX = "MAESTRO_SECRET_"
+TENANT_ENV_PREFIX = "MAESTRO_TENANT_SECRET_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
 _SEPARATORS = str.maketrans({"-": "_", ".": "_", "/": "_"})
 
 
-def env_var(name: str) -> str:
-    """The environment variable holding secret ``name``."""
-    return ENV_PREFIX + name.upper().translate(_SEPARATORS)
+def env_var(name: str, tenant: str | None = None) -> str:
+    """The environment variable holding secret ``name``: ``tenant``'s own, or
+    the one shared by every tenant (``tenant`` None)."""
+    variable = name.upper().translate(_SEPARATORS)
+    if tenant is None:
+        return ENV_PREFIX + variable
+    return f"{TENANT_ENV_PREFIX}{tenant.upper().translate(_SEPARATORS)}__{variable}"
 
 
 def reference(value: object) -> str | None:
@@ -35,13 +48,15 @@ def reference(value: object) -> str | None:
 
 
 class EnvironmentSecrets:
-    """Secrets from ``MAESTRO_SECRET_*`` variables of ``environ``."""
+    """Secrets from the ``MAESTRO_TENANT_SECRET_*`` (and, when ``shared``,
+    ``MAESTRO_SECRET_*``) variables of ``environ``."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], *, shared: bool = True) -> None:
         self._environ = environ
+        self._shared = shared
 
-    def resolve(self, name: str) -> str:
-        """The value of secret ``name``.
+    def resolve(self, name: str, *, tenant: str) -> str:
+        """The value of secret ``name`` for ``tenant``.
 
         Raises:
             HandlerError: ``SECRET_NOT_FOUND``, non-retryable (a missing secret
@@ -51,15 +66,18 @@ class EnvironmentSecrets:
             raise HandlerError(
                 "SECRET_NOT_FOUND", f"invalid secret name {name!r}", non_retryable=True
             )
-        value = self._environ.get(env_var(name))
-        if value is None:
-            raise HandlerError(
-                "SECRET_NOT_FOUND",
-                f"secret {name!r} is not configured on this worker ({env_var(name)})",
-                details={"secret": name},
-                non_retryable=True,
-            )
-        return value
+        looked = [env_var(name, tenant)] + ([env_var(name)] if self._shared else [])
+        for variable in looked:
+            value = self._environ.get(variable)
+            if value is not None:
+                return value
+        raise HandlerError(
+            "SECRET_NOT_FOUND",
+            f"secret {name!r} is not configured on this worker for tenant {tenant!r} "
+            f"({' or '.join(looked)})",
+            details={"secret": name},
+            non_retryable=True,
+        )
 
 
 def resolve_references(value: Any, resolve: Callable[[str], str]) -> Any:

@@ -84,7 +84,7 @@ async def create_server(
         client,
         handlers,
         settings,
-        secrets=EnvironmentSecrets(secret_environment()),
+        secrets=EnvironmentSecrets(secret_environment(), shared=settings.shared_secrets),
         registry=server.registry,
         tracer_provider=server.tracer_provider,
     )

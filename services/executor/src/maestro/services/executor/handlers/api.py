@@ -34,9 +34,9 @@ class TaskKind(enum.StrEnum):
 class SecretResolver(Protocol):
     """Resolves ``secret://<name>`` references (see ``executor.secrets``)."""
 
-    def resolve(self, name: str) -> str:
-        """The value of secret ``name``; raises :class:`HandlerError`
-        ``SECRET_NOT_FOUND`` when there is none."""
+    def resolve(self, name: str, *, tenant: str) -> str:
+        """The value of secret ``name`` for ``tenant``; raises
+        :class:`HandlerError` ``SECRET_NOT_FOUND`` when there is none."""
         ...
 
 
@@ -134,7 +134,8 @@ class TaskContext:
         return (self.deadline - datetime.now(UTC)).total_seconds()
 
     def secret(self, name: str) -> str:
-        """The value of secret ``name`` (the part after ``secret://``).
+        """The value of secret ``name`` (the part after ``secret://``) for the
+        task's tenant.
 
         Raises:
             HandlerError: ``SECRET_NOT_FOUND`` (non-retryable).
@@ -143,7 +144,7 @@ class TaskContext:
             raise HandlerError(
                 "SECRET_NOT_FOUND", f"no secrets are available for {name!r}", non_retryable=True
             )
-        return self.secrets.resolve(name)
+        return self.secrets.resolve(name, tenant=self.tenant)
 
     async def report_progress(self, progress: Mapping[str, Any]) -> None:
         """Progress details for the step timeline, sent with the next heartbeat

@@ -10,8 +10,13 @@ Request fields come from ``config`` overlaid by ``input`` (input wins;
 - ``timeout`` seconds (default the worker's ``http_timeout_seconds``, never past
   the task deadline).
 
-``secret://<name>`` values anywhere in ``config``, and in header values, are
-resolved (see ``executor.secrets``). The request always carries
+``secret://<name>`` values anywhere in ``config`` are resolved for the task's
+tenant (see ``executor.secrets``); ``config`` is the published workflow's,
+where the policy checked who wrote it. Runtime data cannot reach a secret: a
+header in ``input`` that names one is refused (``SECRET_IN_INPUT``), and when
+``config`` names any secret an ``input`` url must keep the config url's scheme,
+host and port (``SECRET_URL_FROM_INPUT``), so data cannot send the secret
+elsewhere. The request always carries
 ``Idempotency-Key: <the attempt's idempotency key>``, so a redelivered attempt
 can be recognised by the server.
 
@@ -19,8 +24,9 @@ Output: ``{"status": int, "headers": {lower-cased name: value}, "body": ...}``
 with the body parsed when the response is JSON and text otherwise, cut at
 1 MiB (then ``"truncated": true``). Failures are :class:`HandlerError`s:
 ``HTTP_<status>`` for 4xx/5xx (retryable for 5xx, 408 and 429),
-``HTTP_TIMEOUT`` and ``HTTP_CONNECT_ERROR`` (retryable), ``INVALID_CONFIG`` and
-``SECRET_NOT_FOUND`` (not retryable). Header values and secrets are never logged.
+``HTTP_TIMEOUT`` and ``HTTP_CONNECT_ERROR`` (retryable), ``INVALID_CONFIG``,
+``SECRET_NOT_FOUND``, ``SECRET_IN_INPUT`` and ``SECRET_URL_FROM_INPUT`` (not
+retryable). Header values and secrets are never logged.
 """
 
 from __future__ import annotations
@@ -80,6 +86,62 @@ class _Request:
         """Method and URL without query or credentials: safe for messages and logs."""
         port = f":{self.url.port}" if self.url.port else ""
         return f"{self.method} {self.url.scheme}://{self.url.host}{port}{self.url.path}"
+
+
+def _merged_headers(configured: Any, given: Any) -> dict[str, str]:
+    """The config's headers overlaid by the input's. Header names are
+    case-insensitive: an input header replaces the config's whatever its
+    spelling, and nobody sets Idempotency-Key (the caller adds it). An input
+    header naming a secret is refused (``SECRET_IN_INPUT``)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for source in (configured, given):
+        for key, value in _string_map(source, "headers").items():
+            merged[key.lower()] = (key, value)
+    for key, value in _string_map(given, "headers").items():
+        if reference(value) is not None:
+            raise HandlerError(
+                "SECRET_IN_INPUT",
+                f"input header {key!r} names a secret: secret:// references resolve "
+                "only in the step's config, never in runtime data",
+                details={"header": key},
+                non_retryable=True,
+            )
+    merged.pop(IDEMPOTENCY_HEADER.lower(), None)
+    return dict(merged.values())
+
+
+def _names_secret(value: Any) -> bool:
+    """Whether ``value`` holds a ``secret://`` reference at any depth."""
+    if reference(value) is not None:
+        return True
+    if isinstance(value, Mapping):
+        return any(_names_secret(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_names_secret(v) for v in value)
+    return False
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def _same_origin(url: httpx.URL, configured: Any) -> None:
+    """Refuses an input ``url`` that would take the config's secrets to
+    another scheme, host or port than the config's ``url``."""
+    try:
+        allowed = httpx.URL(configured) if isinstance(configured, str) and configured else None
+    except httpx.InvalidURL:
+        allowed = None
+    if allowed is None or _origin(url) != _origin(allowed):
+        raise HandlerError(
+            "SECRET_URL_FROM_INPUT",
+            "the step's config names secrets, so an input url must keep the config url's "
+            f"scheme, host and port ({allowed.scheme}://{allowed.netloc.decode()})"
+            if allowed is not None
+            else "the step's config names secrets but no url: the url may not come from input",
+            non_retryable=True,
+        )
 
 
 def _invalid(message: str) -> HandlerError:
@@ -176,21 +238,13 @@ class HttpHandler:
         return output
 
     def _request(self, ctx: TaskContext) -> _Request:
+        with_secrets = _names_secret(ctx.config)
         config = resolve_references(dict(ctx.config), ctx.secret)
         given = {
             k: ctx.input[k] if ctx.input.get(k) is not None else config.get(k) for k in _FIELDS
         }
-        # Header names are case-insensitive: an input header replaces the
-        # config's whatever its spelling, and nobody overrides Idempotency-Key.
-        merged: dict[str, tuple[str, str]] = {}
-        for source in (config.get("headers"), ctx.input.get("headers")):
-            for key, value in _string_map(source, "headers").items():
-                merged[key.lower()] = (key, value)
-        merged[IDEMPOTENCY_HEADER.lower()] = (IDEMPOTENCY_HEADER, ctx.idempotency_key)
-        headers = {
-            key: ctx.secret(name) if (name := reference(value)) is not None else value
-            for key, value in merged.values()
-        }
+        headers = _merged_headers(config.get("headers"), ctx.input.get("headers"))
+        headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key
         query = _query(config.get("query"))
         query.update(_query(ctx.input.get("query")))
 
@@ -203,6 +257,8 @@ class HttpHandler:
             raise _invalid("`url` is not a valid URL") from exc
         if url.scheme not in ("http", "https") or not url.host:
             raise _invalid("`url` must be an absolute http or https URL")
+        if with_secrets and ctx.input.get("url") is not None:
+            _same_origin(url, config.get("url"))
 
         body = given["body"]
         if body is not None and not isinstance(body, Mapping | list | str):
