@@ -869,7 +869,7 @@ async def run_probe_execution(mesh: LiveMesh) -> str:
         assert started.status_code == 202, started.text
         execution_id = started.json()["executionId"]
 
-        channel = open_channel(scheduler, caller="tests", services=TaskQueueClient.SERVICES)
+        channel = open_channel(scheduler, caller="executor", services=TaskQueueClient.SERVICES)
         try:
             leased = await TaskQueueClient(channel, timeout=10).poll_tasks(
                 spb.PollTasksRequest(

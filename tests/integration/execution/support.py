@@ -264,12 +264,11 @@ async def execution_mesh(
             f"127.0.0.1:{registry.port}", caller="tests", services=RegistryClient.SERVICES
         )
         stack.push_async_callback(registry_channel.close)
-        scheduler_channel = open_channel(
-            address,
-            caller="tests",
-            services=(*SchedulerClient.SERVICES, *TaskQueueClient.SERVICES),
-        )
+        scheduler_channel = open_channel(address, caller="tests", services=SchedulerClient.SERVICES)
         stack.push_async_callback(scheduler_channel.close)
+        # Protocol tests drive tasks by hand, as the executor's identity would.
+        worker_channel = open_channel(address, caller="executor", services=TaskQueueClient.SERVICES)
+        stack.push_async_callback(worker_channel.close)
         mesh = Mesh(
             backend=backend,
             data_dir=data_dir,
@@ -279,7 +278,7 @@ async def execution_mesh(
             signer_server=signer,
             registry_client=RegistryClient(registry_channel, timeout=15),
             scheduler_client=SchedulerClient(scheduler_channel, timeout=15),
-            tasks=TaskQueueClient(scheduler_channel, timeout=15),
+            tasks=TaskQueueClient(worker_channel, timeout=15),
             scheduler_options=options,
         )
 

@@ -5,15 +5,21 @@ idempotent repeats), applied in order in one group commit."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from maestro.runtime.clients import report_error
-from maestro.runtime.errors import Code, FailedPreconditionError, InvalidArgumentError
+from maestro.runtime.clients import TaskQueueClient, open_channel, report_error
+from maestro.runtime.errors import (
+    Code,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
 from maestro.scheduler.v1 import execution_pb2, task_pb2
 from maestro.scheduler.v1 import scheduler_service_pb2 as spb
-from tests.integration.execution.support import Mesh
+from tests.integration.execution.support import Backend, Mesh, execution_mesh
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 X = execution_pb2.ExecutionState
@@ -186,3 +192,41 @@ async def test_a_malformed_call_is_refused_whole(bare_mesh: Mesh) -> None:
     twice = complete(UNKNOWN_TASK, "lease")
     with pytest.raises(InvalidArgumentError):
         await mesh.tasks.report_tasks(spb.ReportTasksRequest(reports=[twice, twice]))
+
+
+async def test_the_worker_protocol_serves_worker_identities_on_their_queues(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A worker leases every tenant's tasks with their inputs and reports their
+    results: only the identities in ``workers`` may, each on its own queues."""
+    workers = {"executor": ["*"], "payments-worker": ["payments", "payments.*"]}
+    async with execution_mesh(backend, tmp_path, executor=False, workers=workers) as mesh:
+        await mesh.publish(ONE, "batch-one")
+        started = await mesh.start("batch-one")
+        address = mesh.scheduler_address
+        poll = spb.PollTasksRequest(task_queue="default", worker_identity="w", max_tasks=1)
+        for caller, queue in [("gateway", "default"), ("tests", "default"),
+                              ("payments-worker", "default")]:  # fmt: skip
+            channel = open_channel(address, caller=caller, services=TaskQueueClient.SERVICES)
+            try:
+                tasks = TaskQueueClient(channel, timeout=5)
+                poll.task_queue = queue
+                with pytest.raises(PermissionDeniedError) as denied:
+                    await tasks.poll_tasks(poll)
+                assert denied.value.metadata["caller"] == caller
+                if caller not in workers:  # a worker reports on leases only a poll gave it
+                    with pytest.raises(PermissionDeniedError):
+                        await tasks.report_tasks(
+                            spb.ReportTasksRequest(reports=[complete(UNKNOWN_TASK, "l")])
+                        )
+            finally:
+                await channel.close()
+        (task,) = await mesh.poll()  # nothing was leased by the refused callers
+        assert task.execution == started.name
+        channel = open_channel(address, caller="payments-worker", services=TaskQueueClient.SERVICES)
+        try:
+            poll.wait.FromMilliseconds(10)
+            poll.task_queue = "payments.eu"
+            assert list((await TaskQueueClient(channel, timeout=5).poll_tasks(poll)).tasks) == []
+        finally:
+            await channel.close()

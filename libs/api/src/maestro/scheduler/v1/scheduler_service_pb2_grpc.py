@@ -667,8 +667,10 @@ class TaskQueueServiceStub:
     """TaskQueueService is the worker contract: any process that can run handlers
     polls a named task queue, leases step tasks, heartbeats while it works and
     reports the result. Delivery is at least once; see StepTask for the lease
-    rules. Workers authenticate like any caller (mTLS or a service-account
-    token) and must be allowed on the queue by policy.
+    rules. Workers authenticate like any service (mTLS) and must be allowed on
+    the queue: the scheduler's `workers` setting names the worker identities and
+    the task queues each may poll; any other caller gets
+    PERMISSION_DENIED/POLICY_DENIED.
 
     Besides the errors listed per RPC, any RPC may return
     UNAUTHENTICATED/UNAUTHENTICATED, PERMISSION_DENIED/POLICY_DENIED,
@@ -713,8 +715,10 @@ class TaskQueueServiceServicer:
     """TaskQueueService is the worker contract: any process that can run handlers
     polls a named task queue, leases step tasks, heartbeats while it works and
     reports the result. Delivery is at least once; see StepTask for the lease
-    rules. Workers authenticate like any caller (mTLS or a service-account
-    token) and must be allowed on the queue by policy.
+    rules. Workers authenticate like any service (mTLS) and must be allowed on
+    the queue: the scheduler's `workers` setting names the worker identities and
+    the task queues each may poll; any other caller gets
+    PERMISSION_DENIED/POLICY_DENIED.
 
     Besides the errors listed per RPC, any RPC may return
     UNAUTHENTICATED/UNAUTHENTICATED, PERMISSION_DENIED/POLICY_DENIED,
@@ -837,8 +841,10 @@ class TaskQueueService:
     """TaskQueueService is the worker contract: any process that can run handlers
     polls a named task queue, leases step tasks, heartbeats while it works and
     reports the result. Delivery is at least once; see StepTask for the lease
-    rules. Workers authenticate like any caller (mTLS or a service-account
-    token) and must be allowed on the queue by policy.
+    rules. Workers authenticate like any service (mTLS) and must be allowed on
+    the queue: the scheduler's `workers` setting names the worker identities and
+    the task queues each may poll; any other caller gets
+    PERMISSION_DENIED/POLICY_DENIED.
 
     Besides the errors listed per RPC, any RPC may return
     UNAUTHENTICATED/UNAUTHENTICATED, PERMISSION_DENIED/POLICY_DENIED,

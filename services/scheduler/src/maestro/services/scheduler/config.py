@@ -16,6 +16,8 @@ from maestro.runtime.settings import (
     default_address,
 )
 
+_EVERY_QUEUE: tuple[str, ...] = ("*",)
+
 
 class SchedulerSettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
     """Scheduler settings: its database, its dispatch backend and its timers."""
@@ -40,6 +42,16 @@ class SchedulerSettings(ServiceSettings, PolicyGateSettings, ReceiptSettings):
         "PostgreSQL) or `redis` (Redis Streams fed from the journal's outbox).",
     )
     redis_url: str = Field("", description="redis://host:port/db for `dispatch = redis`.")
+    workers: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {"executor": _EVERY_QUEUE},
+        description="Who may be a worker: service identities (a certificate's on a TLS "
+        "port, `x-maestro-caller` on a plaintext one, which the mesh vouches for) and the "
+        "task queues each may poll, as shell-style patterns, e.g. "
+        '`{"executor": ["*"], "payments-worker": ["payments", "payments.*"]}`. '
+        "TaskQueueService refuses any other caller (PERMISSION_DENIED/POLICY_DENIED), and "
+        "a worker polling another queue. A team's worker gets its own identity (a client "
+        "in deploy/mesh/topology.yaml) and its queues here.",
+    )
     lease_seconds: float = Field(
         10.0, gt=0.2, le=600, description="How long a task lease lasts without a heartbeat."
     )

@@ -24,6 +24,7 @@ from maestro.services.scheduler.receipts import ExecutionReceipts
 from maestro.services.scheduler.service import Scheduler
 from maestro.services.scheduler.servicer import SchedulerServicer, TaskQueueServicer
 from maestro.services.scheduler.store import Store
+from maestro.services.scheduler.workers import WorkerAccess
 
 TASK_QUEUE_SERVICE = scheduler_service_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name
 SERVICE_NAMES = (
@@ -131,7 +132,7 @@ async def create_server(
         ),
         (
             scheduler_service_pb2_grpc.add_TaskQueueServiceServicer_to_server,
-            TaskQueueServicer(scheduler),
+            TaskQueueServicer(scheduler, WorkerAccess(settings.workers)),
         ),
     ]
     try:
