@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -450,6 +451,42 @@ def _strict_request(request_id: str, amount: int) -> pb.StartExecutionRequest:
     request = pb.StartExecutionRequest(workflow="workflows/strict", request_id=request_id)
     request.inputs.update({"amount": amount})
     return request
+
+
+SECRET_CHILD = """
+name: secret-child
+labels: {classification: restricted}
+steps:
+  - {id: a, type: task, handler: echo, timeout: 5s, input: {said: '"classified"'}}
+outputs: {said: steps.a.output.said}
+"""
+PUBLIC_PARENT = """
+name: public-parent
+steps:
+  - {id: child, type: subworkflow, subworkflow: {workflow: workflows/secret-child}, timeout: 10s}
+"""
+
+
+async def test_a_subworkflow_runs_only_what_its_starter_may_start(mesh: Mesh) -> None:
+    """The child is started on the parent's starter's permission, checked with
+    the child's own labels: a public parent cannot run a restricted child for
+    someone without clearance (and hand its outputs back)."""
+    await mesh.publish(SECRET_CHILD, "secret-child")
+    await mesh.publish(PUBLIC_PARENT, "public-parent")
+    uncleared = Principal(tenant="default", subject="oscar", roles=("operator",))
+    with bind(CallContext(principal=uncleared)):
+        denied = await mesh.wait((await mesh.start("public-parent")).name)
+    assert denied.state == X.EXECUTION_STATE_FAILED
+    (step,) = denied.steps
+    assert (step.error.code, step.child_execution) == ("SUBWORKFLOW_DENIED", "")
+    assert "CLEARANCE" in step.error.message.upper()
+    cleared = replace(
+        uncleared, clearance="restricted", purpose="operations", legal_basis="contract"
+    )
+    with bind(CallContext(principal=cleared)):
+        ran = await mesh.wait((await mesh.start("public-parent")).name)
+    assert ran.state == X.EXECUTION_STATE_SUCCEEDED, ran.steps[0].error
+    assert ran.steps[0].output["said"] == "classified"
 
 
 async def test_list_filters_and_pages(mesh: Mesh) -> None:

@@ -445,10 +445,16 @@ class Scheduler:
             self._subworkflow_wake.set()
 
     async def _authorize(
-        self, action: Action, resource: str, labels: Mapping[str, str]
+        self,
+        action: Action,
+        resource: str,
+        labels: Mapping[str, str],
+        *,
+        principal: context.Principal | None = None,
     ) -> list[str]:
-        """Asks the policy service; returns the allowing decision's id (for
-        receipts) or raises POLICY_DENIED / DEPENDENCY_UNAVAILABLE."""
+        """Asks the policy service about ``principal`` (the caller's by
+        default); returns the allowing decision's id (for receipts) or raises
+        POLICY_DENIED / DEPENDENCY_UNAVAILABLE."""
         if self.gate is None:
             return []
         decision = await self.gate.check(
@@ -456,6 +462,7 @@ class Scheduler:
             resource=resource,
             classification=labels.get("classification"),
             labels=labels,
+            principal=principal,
         )
         return [decision.decision_id] if decision.decision_id else []
 
@@ -471,10 +478,13 @@ class Scheduler:
         *,
         parent: tuple[str, str] | None = None,
         started_by: str | None = None,
+        starter: context.Principal | None = None,
     ) -> pb.StartExecutionResponse:
         """Starts an execution (idempotently by request id). A child passes
-        ``parent`` (execution id, step id) and ``started_by``, the parent's
-        starter, on whose authorisation it runs."""
+        ``parent`` (execution id, step id), ``started_by`` (the parent's
+        starter as recorded) and ``starter``, that principal: the child is
+        started on the starter's permission, checked with the child's own
+        labels, so a sub-workflow never runs what its starter could not."""
         workflow_id = parse_workflow(request.workflow)
         _require_request_id(request.request_id)
         if len(request.correlation_id) > 128:
@@ -493,13 +503,12 @@ class Scheduler:
             resolved = await self.plans.resolve(tenant, workflow_id, request.version)
             inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
             resolved.plan.validate_inputs(inputs)
-            decisions: list[str] = []
-            if parent is None:  # a child runs on its parent's authorisation
-                decisions = await self._authorize(
-                    Action.EXECUTION_START,
-                    f"workflows/{workflow_id}",
-                    resolved.plan.workflow_labels,
-                )
+            decisions = await self._authorize(
+                Action.EXECUTION_START,
+                f"workflows/{workflow_id}",
+                resolved.plan.workflow_labels,
+                principal=starter if parent is not None else None,
+            )
         except MaestroError:
             existing = await self._replay_start(
                 tenant, request.request_id, digest, check_read=parent is None
@@ -1420,11 +1429,16 @@ class Scheduler:
         with context.bind(ctx):
             try:
                 started = await self.start_execution(
-                    request, parent=(parent_id, step_id), started_by=parent.started_by
+                    request,
+                    parent=(parent_id, step_id),
+                    started_by=parent.started_by,
+                    starter=receipts.started_by(parent.tenant, parent.creator, parent.started_by),
                 )
                 child_id = started.execution.name.removeprefix("executions/")
             except (NotFoundError, InvalidArgumentError) as exc:
                 error = {"code": "SUBWORKFLOW_FAILED", "message": exc.message}
+            except PermissionDeniedError as exc:  # the starter may not run the child
+                error = {"code": "SUBWORKFLOW_DENIED", "message": exc.message}
 
         def change(txn: Txn) -> None:
             unit = txn.units.get(parent_id)
