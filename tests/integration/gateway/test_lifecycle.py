@@ -462,6 +462,43 @@ async def test_every_way_to_make_or_freeze_a_workflow_is_checked(
     assert frozen_by_author.json()["frozen"] is True
 
 
+async def test_a_published_workflow_is_never_declassified(gateway: Gateway) -> None:
+    """Reads are checked against the draft's labels, so a draft may not go
+    below the classification its workflow was published at."""
+    http = gateway.http
+    admin = {
+        "x-maestro-tenant": "acme",
+        "x-maestro-subject": "root",
+        "x-maestro-roles": "admin",
+        "x-maestro-clearance": "confidential",
+    }
+    await create(gateway, FLOW_YAML, "classified", **admin)  # internal
+    published = await http.post(
+        "/api/workflows/classified/publish", json={"bump": "major"}, headers=admin
+    )
+    assert published.status_code == 201, published.text
+    lowered = FLOW_YAML.replace(b"classification: internal", b"classification: public")
+    refused = await http.put(
+        "/api/workflows/classified", content=lowered, headers={**YAML, **admin}
+    )
+    body = assert_problem(refused, 400, "CLASSIFICATION_LOWERED")
+    assert "clone" in body["detail"]
+    unlabelled = FLOW_YAML.replace(b"labels: {classification: internal}\n", b"")
+    refused = await http.put(
+        "/api/workflows/classified", content=unlabelled, headers={**YAML, **admin}
+    )
+    assert_problem(refused, 400, "CLASSIFICATION_LOWERED")
+    raised = FLOW_YAML.replace(b"classification: internal", b"classification: confidential")
+    updated = await http.put("/api/workflows/classified", content=raised, headers={**YAML, **admin})
+    assert updated.status_code == 200, updated.text
+    viewer = {**admin, "x-maestro-roles": "viewer", "x-maestro-clearance": "internal"}
+    assert_problem(
+        await http.get("/api/workflows/classified/versions/latest", headers=viewer),
+        403,
+        "POLICY_DENIED",
+    )
+
+
 async def test_request_errors_are_problems(gateway: Gateway) -> None:
     http = gateway.http
 

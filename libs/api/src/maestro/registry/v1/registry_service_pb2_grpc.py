@@ -151,7 +151,9 @@ class RegistryServiceServicer:
 
     def UpdateWorkflow(self, request, context):
         """Replaces the draft. Errors: NOT_FOUND/WORKFLOW_NOT_FOUND,
-        ABORTED/ETAG_MISMATCH, INVALID_ARGUMENT/INVALID_DEFINITION.
+        ABORTED/ETAG_MISMATCH, INVALID_ARGUMENT/INVALID_DEFINITION,
+        FAILED_PRECONDITION/CLASSIFICATION_LOWERED (the draft is classified below
+        the latest published version).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,6 +45,7 @@ from maestro.runtime.policy import (
     principal_message,
     served_for,
 )
+from maestro.runtime.policy import classification as policy_classification
 from maestro.services.registry import listing, templates, versioning
 from maestro.services.registry.store import (
     DuplicateRequestError,
@@ -341,6 +342,7 @@ class Registry:
             validation = await self._validated(source)
             label = FIRST_DRAFT_VERSION
             if current.latest is not None:
+                _keep_classification(name, current.latest, validation.definition)
                 diff = await self._compiler.diff(_version_source(current.latest), source)
                 label = versioning.draft_label(current.latest.version, diff.required_bump)
             now = _now()
@@ -889,6 +891,31 @@ version an authorized start runs (and its receipt for execution receipts)."""
 
 def _tenant(principal: Principal) -> str:
     return principal.tenant or DEFAULT_TENANT
+
+
+def _keep_classification(
+    name: str, published: VersionRow, draft: workflow_pb2.WorkflowDefinition
+) -> None:
+    """Refuses a draft classified below the latest published version.
+
+    Reads are checked against the draft's labels, and versions are published
+    from drafts, so each version is at most as classified as the draft after
+    it: a draft that lowered the classification would open every published
+    version to readers without the clearance they were published for.
+    Declassifying takes a new workflow (cloning reads the source at its own
+    classification, so only the cleared can).
+    """
+    before = workflow_pb2.WorkflowDefinition.FromString(published.definition).labels
+    was = before.get("classification", "")
+    now = draft.labels.get("classification", "")
+    if policy_classification(now) < policy_classification(was):
+        raise FailedPreconditionError(
+            f"the draft of {name} is classified {now or 'public'}, below its published "
+            f"version {published.version} ({was}): a workflow's classification never goes "
+            "down; clone it into a new workflow to declassify",
+            reason="CLASSIFICATION_LOWERED",
+            metadata={"published": was, "draft": now or "public", "version": published.version},
+        )
 
 
 def _labels(row: WorkflowRow) -> dict[str, str]:
