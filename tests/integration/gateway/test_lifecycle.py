@@ -498,6 +498,23 @@ async def test_a_published_workflow_is_never_declassified(gateway: Gateway) -> N
         "POLICY_DENIED",
     )
 
+    # A flag that makes reads sensitive stays too; no classification is public.
+    flagged = FLOW_YAML.replace(
+        b"labels: {classification: internal}", b'labels: {classification: public, pii: "true"}'
+    )
+    admin = {**admin, "x-maestro-purpose": "operations", "x-maestro-legal-basis": "contract"}
+    await create(gateway, flagged, "flagged", **admin)
+    published = await http.post(
+        "/api/workflows/flagged/publish", json={"bump": "major"}, headers=admin
+    )
+    assert published.status_code == 201, published.text
+    unflagged = flagged.replace(b', pii: "true"', b"")
+    refused = await http.put("/api/workflows/flagged", content=unflagged, headers={**YAML, **admin})
+    assert_problem(refused, 400, "CLASSIFICATION_LOWERED")
+    unclassified = flagged.replace(b"classification: public, ", b"")
+    kept = await http.put("/api/workflows/flagged", content=unclassified, headers={**YAML, **admin})
+    assert kept.status_code == 200, kept.text
+
 
 async def test_request_errors_are_problems(gateway: Gateway) -> None:
     http = gateway.http

@@ -32,6 +32,18 @@ def test_references_resolve_at_any_depth_and_only_whole_values() -> None:
     assert config["auth"] == {"password": "secret://db.password", "list": ["secret://a", 1, None]}
 
 
+@pytest.mark.parametrize("tenant", ["Acme", "a_b", "a--b", "-a", "a.b", ""])
+def test_only_unambiguous_tenants_have_secrets_of_their_own(tenant: str) -> None:
+    """``acme``/``Acme`` or ``a-b``/``a_b`` would share variables."""
+    with pytest.raises(ValueError, match="no secrets of its own"):
+        env_var("token", tenant)
+    environ = {"MAESTRO_TENANT_SECRET_ACME__TOKEN": "acme's", "MAESTRO_SECRET_TOKEN": "shared"}
+    assert EnvironmentSecrets(environ).resolve("token", tenant=tenant) == "shared"
+    with pytest.raises(HandlerError) as error:
+        EnvironmentSecrets(environ, shared=False).resolve("token", tenant=tenant)
+    assert "no secrets of its own" in error.value.message
+
+
 @pytest.mark.parametrize("name", ["missing", "", "../etc", "a b"])
 def test_unknown_or_malformed_secrets_are_not_found(name: str) -> None:
     with pytest.raises(HandlerError) as error:

@@ -177,7 +177,9 @@ class PolicyServiceServicer:
     def GetBundleStatus(self, request, context):
         """GetBundleStatus reports the active bundle, its revision (ETag), load time,
         modules, test results and the last failed reload. Access is
-        policy-checked (action `bundles.get`).
+        policy-checked (action `bundle.read`) on a resource of the platform tenant
+        (setting `platform_tenant`): the bundle serves every tenant, so another
+        tenant's admin is denied (TENANT_MISMATCH).
 
         Errors: PERMISSION_DENIED / POLICY_DENIED.
         """
@@ -191,7 +193,8 @@ class PolicyServiceServicer:
         differs, it becomes active and the decision cache is emptied. Reloading
         unchanged content is a no-op that returns the same revision, so the call
         is IDEMPOTENT by nature and needs no request_id. Access is policy-checked
-        (action `bundles.reload`).
+        (action `bundle.reload`) on a resource of the platform tenant, as for
+        GetBundleStatus.
 
         Errors: FAILED_PRECONDITION / POLICY_BUNDLE_INVALID (the candidate failed
         to compile or its tests failed; the previous revision stays active and

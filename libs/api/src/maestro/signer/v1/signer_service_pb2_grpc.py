@@ -131,8 +131,8 @@ class SignerServiceServicer:
 
         IDEMPOTENT: `request_id` is required, and a retry with the same value
         returns the receipt created by the first call (no second log entry).
-        Policy-checked (action `receipts.create`); in practice only the registry
-        and scheduler service identities are allowed.
+        Only the registry's and the scheduler's service identities may sign (they
+        state what they did); no person may, an admin included.
 
         Errors: INVALID_ARGUMENT / INVALID_ARGUMENT (validation failures, one
         BadRequest violation each; missing request_id); ALREADY_EXISTS /
@@ -220,7 +220,9 @@ class SignerServiceServicer:
         Receipts signed concurrently are signed by exactly one of the two keys.
         IDEMPOTENT: `request_id` is required, and a retry with the same value
         returns the result of the first rotation instead of rotating again.
-        Policy-checked (action `keys.rotate`).
+        Policy-checked (action `signer.rotate_key`) on a resource of the platform
+        tenant (setting `platform_tenant`): the key signs for every tenant, so
+        another tenant's admin is denied (TENANT_MISMATCH).
 
         Errors: INVALID_ARGUMENT / INVALID_ARGUMENT (missing request_id or
         reason); ALREADY_EXISTS / ALREADY_EXISTS (request_id reused with a

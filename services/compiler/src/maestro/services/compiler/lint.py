@@ -189,13 +189,14 @@ def _policy_label(doc: Mapping[str, Any]) -> Iterator[Finding]:
     if classification in CLASSIFICATIONS:
         return
     problem = (
-        "has no `labels.classification`"
+        "has no `labels.classification`; the default policy treats it as public"
         if classification is None
-        else f"has `labels.classification: {classification}`, which is not a classification"
+        else f"has `labels.classification: {classification}`, which is not a classification; "
+        "the default policy treats it as the highest level"
     )
     yield Finding(
         "MISSING_POLICY_LABEL",
-        f"the workflow {problem}; policy treats it as unclassified",
+        f"the workflow {problem}",
         pointer("labels", "classification"),
         severity=LINT_RULES["MISSING_POLICY_LABEL"],
         hint=f"add `labels: {{classification: internal}}` (one of {', '.join(CLASSIFICATIONS)})",

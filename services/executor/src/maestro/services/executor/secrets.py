@@ -7,7 +7,10 @@ for the task's tenant from environment variables, names upper-cased with ``-``,
 
 - ``MAESTRO_TENANT_SECRET_<TENANT>__<NAME>``, the tenant's own
   (``secret://risk-token`` of tenant ``acme`` ->
-  ``MAESTRO_TENANT_SECRET_ACME__RISK_TOKEN``), first;
+  ``MAESTRO_TENANT_SECRET_ACME__RISK_TOKEN``), first. Only tenants named in
+  lowercase letters and digits with single hyphens have their own secrets, so
+  no two tenants map to one variable (``acme`` and ``Acme``, ``a-b`` and
+  ``a_b`` would);
 - then ``MAESTRO_SECRET_<NAME>``, shared by every tenant, unless the worker
   turns shared secrets off (``shared_secrets``: a worker that serves several
   tenants should, so no tenant uses another's credentials).
@@ -29,14 +32,22 @@ ENV_PREFIX = "MAESTRO_SECRET_"
 TENANT_ENV_PREFIX = "MAESTRO_TENANT_SECRET_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
 _SEPARATORS = str.maketrans({"-": "_", ".": "_", "/": "_"})
+_TENANT = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def env_var(name: str, tenant: str | None = None) -> str:
     """The environment variable holding secret ``name``: ``tenant``'s own, or
-    the one shared by every tenant (``tenant`` None)."""
+    the one shared by every tenant (``tenant`` None).
+
+    Raises:
+        ValueError: ``tenant`` is not lowercase letters and digits with single
+            hyphens (it could share variables with another tenant).
+    """
     variable = name.upper().translate(_SEPARATORS)
     if tenant is None:
         return ENV_PREFIX + variable
+    if not _TENANT.match(tenant):
+        raise ValueError(f"tenant {tenant!r} has no secrets of its own")
     return f"{TENANT_ENV_PREFIX}{tenant.upper().translate(_SEPARATORS)}__{variable}"
 
 
@@ -66,15 +77,19 @@ class EnvironmentSecrets:
             raise HandlerError(
                 "SECRET_NOT_FOUND", f"invalid secret name {name!r}", non_retryable=True
             )
-        looked = [env_var(name, tenant)] + ([env_var(name)] if self._shared else [])
+        own = [env_var(name, tenant)] if _TENANT.match(tenant) else []
+        looked = own + ([env_var(name)] if self._shared else [])
         for variable in looked:
             value = self._environ.get(variable)
             if value is not None:
                 return value
+        where = " or ".join(looked) or (
+            "the tenant's name is not lowercase letters, digits and single hyphens, so it "
+            "has no secrets of its own, and shared secrets are off"
+        )
         raise HandlerError(
             "SECRET_NOT_FOUND",
-            f"secret {name!r} is not configured on this worker for tenant {tenant!r} "
-            f"({' or '.join(looked)})",
+            f"secret {name!r} is not configured on this worker for tenant {tenant!r} ({where})",
             details={"secret": name},
             non_retryable=True,
         )

@@ -25,6 +25,7 @@ from maestro.common.v1 import (
     diagnostic_pb2,
     diff_pb2,
     plan_pb2,
+    principal_pb2,
     source_pb2,
     workflow_pb2,
 )
@@ -896,26 +897,53 @@ def _tenant(principal: Principal) -> str:
 def _keep_classification(
     name: str, published: VersionRow, draft: workflow_pb2.WorkflowDefinition
 ) -> None:
-    """Refuses a draft classified below the latest published version.
+    """Refuses a draft whose labels would let more callers read than the
+    latest published version's do.
 
     Reads are checked against the draft's labels, and versions are published
-    from drafts, so each version is at most as classified as the draft after
-    it: a draft that lowered the classification would open every published
-    version to readers without the clearance they were published for.
-    Declassifying takes a new workflow (cloning reads the source at its own
-    classification, so only the cleared can).
+    from drafts, so each version is at most as protected as the draft after
+    it: a draft that lowered its classification, or dropped a flag such as
+    ``pii: "true"`` that makes reads sensitive, would open every published
+    version to readers without the clearance, purpose or reason it was
+    published for. Levels rank as the default bundle ranks them: no
+    classification is public, an unknown name the highest level. Declassifying
+    takes a new workflow (cloning reads the source at its own classification,
+    so only the cleared can).
     """
     before = workflow_pb2.WorkflowDefinition.FromString(published.definition).labels
-    was = before.get("classification", "")
-    now = draft.labels.get("classification", "")
-    if policy_classification(now) < policy_classification(was):
-        raise FailedPreconditionError(
-            f"the draft of {name} is classified {now or 'public'}, below its published "
-            f"version {published.version} ({was}): a workflow's classification never goes "
-            "down; clone it into a new workflow to declassify",
-            reason="CLASSIFICATION_LOWERED",
-            metadata={"published": was, "draft": now or "public", "version": published.version},
+    was, now = before.get("classification", ""), draft.labels.get("classification", "")
+    dropped = sorted(
+        key for key, value in before.items() if value == "true" and draft.labels.get(key) != value
+    )
+    if _classification_rank(now) < _classification_rank(was) or dropped:
+        what = (
+            f"drops the label(s) {', '.join(dropped)}"
+            if dropped
+            else f"is classified {now or 'public'}"
         )
+        raise FailedPreconditionError(
+            f"the draft of {name} {what}, below its published version {published.version} "
+            f"({was or 'public'}): a workflow's protection never goes down; clone it into a "
+            "new workflow to declassify",
+            reason="CLASSIFICATION_LOWERED",
+            metadata={
+                "published": was or "public",
+                "draft": now or "public",
+                "version": published.version,
+                "dropped_labels": ",".join(dropped),
+            },
+        )
+
+
+_HIGHEST_CLASSIFICATION = max(principal_pb2.Classification.values())
+
+
+def _classification_rank(name: str) -> int:
+    """A classification's level as the default bundle ranks it: none is
+    public, an unknown name the highest."""
+    if not name.strip():
+        return policy_classification("public")
+    return policy_classification(name) or _HIGHEST_CLASSIFICATION
 
 
 def _labels(row: WorkflowRow) -> dict[str, str]:

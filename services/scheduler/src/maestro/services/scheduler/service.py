@@ -503,12 +503,14 @@ class Scheduler:
             resolved = await self.plans.resolve(tenant, workflow_id, request.version)
             inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
             resolved.plan.validate_inputs(inputs)
-            decisions = await self._authorize(
-                Action.EXECUTION_START,
-                f"workflows/{workflow_id}",
-                resolved.plan.workflow_labels,
-                principal=starter if parent is not None else None,
-            )
+            decisions: list[str] = []
+            if parent is None or starter is not None:
+                decisions = await self._authorize(
+                    Action.EXECUTION_START,
+                    f"workflows/{workflow_id}",
+                    resolved.plan.workflow_labels,
+                    principal=starter,
+                )
         except MaestroError:
             existing = await self._replay_start(
                 tenant, request.request_id, digest, check_read=parent is None
@@ -1370,14 +1372,21 @@ class Scheduler:
         """Starts the children of waiting SUBWORKFLOW steps and finishes the
         steps whose child ended."""
         for parent_id, step_id, child in await self.store.waiting_subworkflows(200):
-            if not child:
-                await self._start_child(parent_id, step_id)
-                continue
-            child_id = child.removeprefix("executions/")
-            child_row = await self.store.execution_by_id(child_id)
-            if child_row is None or child_row.state not in TERMINAL_EXECUTION:
-                continue
-            await self._finish_child(parent_id, step_id, child_row)
+            try:
+                if not child:
+                    await self._start_child(parent_id, step_id)
+                    continue
+                child_id = child.removeprefix("executions/")
+                child_row = await self.store.execution_by_id(child_id)
+                if child_row is None or child_row.state not in TERMINAL_EXECUTION:
+                    continue
+                await self._finish_child(parent_id, step_id, child_row)
+            except MaestroError as exc:  # e.g. the policy service is down: next round
+                log.warning(
+                    "sub-workflow step not advanced; retrying next round: %s",
+                    exc.message,
+                    extra={"execution_id": parent_id, "step_id": step_id, "reason": exc.reason},
+                )
 
     async def _finish_child(self, parent_id: str, step_id: str, child: ExecutionRow) -> None:
         def change(txn: Txn) -> None:
@@ -1432,7 +1441,13 @@ class Scheduler:
                     request,
                     parent=(parent_id, step_id),
                     started_by=parent.started_by,
-                    starter=receipts.started_by(parent.tenant, parent.creator, parent.started_by),
+                    # Executions from before starters were recorded run their
+                    # children on the parent's authorisation, as they always did.
+                    starter=(
+                        receipts.started_by(parent.tenant, parent.creator, parent.started_by)
+                        if parent.started_by
+                        else None
+                    ),
                 )
                 child_id = started.execution.name.removeprefix("executions/")
             except (NotFoundError, InvalidArgumentError) as exc:

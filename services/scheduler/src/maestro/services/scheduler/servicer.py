@@ -96,7 +96,7 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
     async def PollTasks(
         self, request: pb.PollTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.PollTasksResponse:
-        self._workers.check(request.task_queue)
+        self._workers.check(request.task_queue or "default")
         # A worker that gave up on its poll must not be handed leases it will
         # never see (they would only come back after the lease time).
         return pb.PollTasksResponse(

@@ -9,7 +9,7 @@ output, a JSON-able mapping::
 
     async def charge(ctx: TaskContext) -> dict[str, object]:
         \"\"\"Charges a card through the billing API.\"\"\"
-        token = ctx.secret("billing-token")            # MAESTRO_SECRET_BILLING_TOKEN
+        token = ctx.secret("billing-token")  # MAESTRO_TENANT_SECRET_<TENANT>__BILLING_TOKEN
         await ctx.report_progress({"phase": "charging"})   # sent with the next heartbeat
         result = await billing.charge(
             ctx.input["card"], ctx.input["amount"],

@@ -88,16 +88,24 @@ class _Request:
         return f"{self.method} {self.url.scheme}://{self.url.host}{port}{self.url.path}"
 
 
-def _merged_headers(configured: Any, given: Any) -> dict[str, str]:
+def _merged_headers(configured: Any, given: Any, *, with_secrets: bool) -> dict[str, str]:
     """The config's headers overlaid by the input's. Header names are
     case-insensitive: an input header replaces the config's whatever its
     spelling, and nobody sets Idempotency-Key (the caller adds it). An input
-    header naming a secret is refused (``SECRET_IN_INPUT``)."""
+    header naming a secret is refused (``SECRET_IN_INPUT``), and so is an
+    input ``Host`` when the config names secrets (it would take them to
+    another site behind the same address: ``SECRET_URL_FROM_INPUT``)."""
     merged: dict[str, tuple[str, str]] = {}
     for source in (configured, given):
         for key, value in _string_map(source, "headers").items():
             merged[key.lower()] = (key, value)
     for key, value in _string_map(given, "headers").items():
+        if with_secrets and key.lower() == "host":
+            raise HandlerError(
+                "SECRET_URL_FROM_INPUT",
+                "the step's config names secrets, so the Host header may not come from input",
+                non_retryable=True,
+            )
         if reference(value) is not None:
             raise HandlerError(
                 "SECRET_IN_INPUT",
@@ -243,7 +251,9 @@ class HttpHandler:
         given = {
             k: ctx.input[k] if ctx.input.get(k) is not None else config.get(k) for k in _FIELDS
         }
-        headers = _merged_headers(config.get("headers"), ctx.input.get("headers"))
+        headers = _merged_headers(
+            config.get("headers"), ctx.input.get("headers"), with_secrets=with_secrets
+        )
         headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key
         query = _query(config.get("query"))
         query.update(_query(ctx.input.get("query")))
