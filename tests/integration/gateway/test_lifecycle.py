@@ -94,6 +94,18 @@ def assert_problem(response: httpx.Response, status: int, reason: str) -> dict[s
     return body
 
 
+def in_acme(subject: str, roles: str, **more: str) -> dict[str, str]:
+    """Dev-mode identity headers of a caller in tenant ``acme`` (``more``:
+    ``clearance``, ``purpose``, ``legal_basis``, ...)."""
+    extra = {f"x-maestro-{k.replace('_', '-')}": v for k, v in more.items()}
+    return {
+        "x-maestro-tenant": "acme",
+        "x-maestro-subject": subject,
+        "x-maestro-roles": roles,
+        **extra,
+    }
+
+
 async def create(gateway: Gateway, content: bytes, workflow_id: str, **headers: str) -> Any:
     response = await gateway.http.post(
         "/api/workflows",
@@ -364,11 +376,7 @@ async def test_lint_schema_templates_and_builder(gateway: Gateway) -> None:
 
 async def test_identity_headers_scope_the_tenant(gateway: Gateway) -> None:
     http = gateway.http
-    uncleared = {
-        "x-maestro-tenant": "acme",
-        "x-maestro-subject": "ana",
-        "x-maestro-roles": "author",
-    }
+    uncleared = in_acme("ana", "author")
     acme = {**uncleared, "x-maestro-clearance": "internal"}  # the flow is classified internal
     created = await create(gateway, FLOW_YAML, "acme-flow", **acme)
     assert created.json()["tenant"] == "acme"
@@ -398,12 +406,7 @@ async def test_every_way_to_make_or_freeze_a_workflow_is_checked(
     a classified one); a repeated Idempotency-Key shows the workflow it made
     only to a caller who may read it."""
     http = gateway.http
-    author = {
-        "x-maestro-tenant": "acme",
-        "x-maestro-subject": "ana",
-        "x-maestro-roles": "author",
-        "x-maestro-clearance": "internal",
-    }
+    author = in_acme("ana", "author", clearance="internal")
     key = {"idempotency-key": "make-acme-flow"}
     first = await create(gateway, FLOW_YAML, "acme-flow", **author, **key)
     viewer = {**author, "x-maestro-subject": "vic", "x-maestro-roles": "viewer"}
@@ -466,12 +469,7 @@ async def test_a_published_workflow_is_never_declassified(gateway: Gateway) -> N
     """Reads are checked against the draft's labels, so a draft may not go
     below the classification its workflow was published at."""
     http = gateway.http
-    admin = {
-        "x-maestro-tenant": "acme",
-        "x-maestro-subject": "root",
-        "x-maestro-roles": "admin",
-        "x-maestro-clearance": "confidential",
-    }
+    admin = in_acme("root", "admin", clearance="confidential")
     await create(gateway, FLOW_YAML, "classified", **admin)  # internal
     published = await http.post(
         "/api/workflows/classified/publish", json={"bump": "major"}, headers=admin
