@@ -498,7 +498,7 @@ class Scheduler:
         # A repeated request id is found by the write below, which returns the
         # first execution: a new one costs no read before its write. A repeat
         # whose workflow, inputs or permission no longer pass gets the first
-        # execution too (or ALREADY_EXISTS), as it did when it first came.
+        # execution too, if the caller may read it (or ALREADY_EXISTS).
         try:
             resolved = await self.plans.resolve(tenant, workflow_id, request.version)
             inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
