@@ -414,6 +414,12 @@ async def test_bad_starts_are_typed_errors_and_create_nothing(mesh: Mesh) -> Non
         await mesh.scheduler_client.start_execution(
             pb.StartExecutionRequest(workflow="workflows/strict")
         )
+    # A caller who may not start anything learns nothing of versions or schemas.
+    viewer = Principal(tenant="default", subject="vic", roles=("viewer",))
+    with bind(CallContext(principal=viewer)):
+        for workflow, inputs in [("nope", {"amount": 1}), ("strict", {"amount": -1})]:
+            with pytest.raises(PermissionDeniedError):
+                await mesh.start(workflow, inputs)
     listed = await mesh.scheduler_client.list_executions(pb.ListExecutionsRequest())
     assert list(listed.executions) == []
 

@@ -51,7 +51,7 @@ from maestro.services.scheduler.engine import (
     Orchestrator,
 )
 from maestro.services.scheduler.metrics import SchedulerMetrics
-from maestro.services.scheduler.plans import Plan, Plans
+from maestro.services.scheduler.plans import Plan, Plans, Resolved
 from maestro.services.scheduler.store import (
     AttemptRow,
     EventRow,
@@ -500,17 +500,9 @@ class Scheduler:
         # whose workflow, inputs or permission no longer pass gets the first
         # execution too, if the caller may read it (or ALREADY_EXISTS).
         try:
-            resolved = await self.plans.resolve(tenant, workflow_id, request.version)
-            inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
-            resolved.plan.validate_inputs(inputs)
-            decisions: list[str] = []
-            if parent is None or starter is not None:
-                decisions = await self._authorize(
-                    Action.EXECUTION_START,
-                    f"workflows/{workflow_id}",
-                    resolved.plan.workflow_labels,
-                    principal=starter,
-                )
+            resolved, inputs, decisions = await self._admit(
+                request, tenant, workflow_id, child=parent is not None, starter=starter
+            )
         except MaestroError:
             existing = await self._replay_start(
                 tenant, request.request_id, digest, check_read=parent is None
@@ -607,6 +599,36 @@ class Scheduler:
             },
         )
         return pb.StartExecutionResponse(execution=execution, created=True)
+
+    async def _admit(
+        self,
+        request: pb.StartExecutionRequest,
+        tenant: str,
+        workflow_id: str,
+        *,
+        child: bool,
+        starter: context.Principal | None,
+    ) -> tuple[Resolved, dict[str, Any], list[str]]:
+        """The version a start runs, its inputs (valid against the version's
+        schema) and the allowing decision ids. A caller's roles are checked
+        before anything is resolved, so one who may not start learns nothing
+        of versions or schemas; a child is checked for its ``starter`` (none:
+        an execution from before starters were recorded, on its parent's
+        authorisation)."""
+        if not child:
+            await self.authorize_collection(Action.EXECUTION_START, "workflows/-")
+        resolved = await self.plans.resolve(tenant, workflow_id, request.version)
+        inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
+        resolved.plan.validate_inputs(inputs)
+        if child and starter is None:
+            return resolved, inputs, []
+        decisions = await self._authorize(
+            Action.EXECUTION_START,
+            f"workflows/{workflow_id}",
+            resolved.plan.workflow_labels,
+            principal=starter,
+        )
+        return resolved, inputs, decisions
 
     async def _replay_start(
         self, tenant: str, request_id: str, digest: str, *, check_read: bool
