@@ -95,6 +95,18 @@ class EnvironmentSecrets:
         )
 
 
+def names_secret(value: Any) -> bool:
+    """Whether ``value`` holds a ``secret://`` reference at any depth (where
+    :func:`resolve_references` would resolve one)."""
+    if reference(value) is not None:
+        return True
+    if isinstance(value, Mapping):
+        return any(names_secret(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(names_secret(v) for v in value)
+    return False
+
+
 def resolve_references(value: Any, resolve: Callable[[str], str]) -> Any:
     """``value`` with every ``secret://<name>`` string, at any depth, replaced by
     ``resolve(name)`` (a new structure; ``value`` is not changed)."""

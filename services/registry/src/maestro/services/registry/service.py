@@ -282,6 +282,7 @@ class Registry:
     ) -> WorkflowRow:
         """Creates a workflow with a draft at ``0.1.0-draft`` (idempotent on
         ``request_id``)."""
+        await self._authorize_create(principal)
         return await self._create(principal, source, workflow_id, request_id, "CREATE")
 
     async def get_workflow(
@@ -601,9 +602,7 @@ class Registry:
         await self._authorize_read(principal, workflow)  # a copy reads its source
         source = await self._source_of(workflow, version or DRAFT)
         copy = _renamed(source, new_definition_name or _copy_name(workflow.display_name))
-        return await self._create(
-            principal, copy, new_workflow_id, request_id, "CLONE", authorized=True
-        )
+        return await self._create(principal, copy, new_workflow_id, request_id, "CLONE")
 
     async def list_templates(self, *, page_size: int = 0, page_token: str = "") -> Page[Template]:
         """The built-in templates, by name."""
@@ -637,6 +636,7 @@ class Registry:
         request_id: str = "",
     ) -> WorkflowRow:
         """Creates a workflow from a template (as CreateWorkflow otherwise)."""
+        await self._authorize_create(principal)
         prefix, _, template_id = template.partition("/")
         spec = templates.find_template(template_id) if prefix == "templates" else None
         if spec is None:
@@ -675,15 +675,10 @@ class Registry:
         workflow_id: str,
         request_id: str,
         operation: str,
-        *,
-        authorized: bool = False,
     ) -> WorkflowRow:
-        """A new workflow with ``source`` as its draft, once the caller may
-        create one (``authorized``: the caller asked already), or the one a
-        repeated ``request_id`` created."""
+        """A new workflow with ``source`` as its draft, or the one a repeated
+        ``request_id`` created; the caller has asked ``_authorize_create``."""
         tenant = _tenant(principal)
-        if not authorized:
-            await self._authorize_create(principal)
         replayed = await self._replayed(principal, request_id, operation)
         if replayed is not None:
             return replayed

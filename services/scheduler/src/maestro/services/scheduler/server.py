@@ -114,6 +114,7 @@ async def create_server(
         timer_interval=settings.timer_interval_seconds,
         max_poll_wait=settings.max_poll_wait_seconds,
         gate=gate,
+        workers=WorkerAccess(settings.workers),
         on_pending_receipts=relay.kick,
     )
 
@@ -132,7 +133,7 @@ async def create_server(
         ),
         (
             scheduler_service_pb2_grpc.add_TaskQueueServiceServicer_to_server,
-            TaskQueueServicer(scheduler, WorkerAccess(settings.workers)),
+            TaskQueueServicer(scheduler),
         ),
     ]
     try:

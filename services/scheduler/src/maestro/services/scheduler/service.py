@@ -63,6 +63,7 @@ from maestro.services.scheduler.store import (
     loads,
     now,
 )
+from maestro.services.scheduler.workers import WorkerAccess
 
 log = logging.getLogger(__name__)
 
@@ -265,10 +266,12 @@ class Scheduler:
         timer_interval: float,
         max_poll_wait: float,
         gate: PolicyGate | None,
+        workers: WorkerAccess,
         on_pending_receipts: Callable[[], None] | None = None,
     ) -> None:
         """``gate`` None skips policy checks: only for domain unit tests; the
         server always passes one (and fails closed without the policy service).
+        ``workers`` says who may use the worker protocol, on which queues.
         ``on_pending_receipts`` is called after a commit that left receipts to
         sign (once per commit; the receipt relay's ``kick``)."""
         self.store = store
@@ -281,6 +284,7 @@ class Scheduler:
         self.max_poll_wait = max_poll_wait
         self.engine = Orchestrator(lease_seconds=lease_seconds)
         self.gate = gate
+        self.workers = workers
         self._on_pending_receipts = on_pending_receipts
         self._watchers: dict[str, set[asyncio.Queue[EventRow | None]]] = defaultdict(set)
         self._background: list[asyncio.Task[None]] = []
@@ -943,6 +947,7 @@ class Scheduler:
         self, request: pb.PollTasksRequest, *, abandoned: Callable[[], bool] = lambda: False
     ) -> list[task_pb2.StepTask]:
         queue = request.task_queue or "default"
+        self.workers.check(queue)
         if not _QUEUE.match(queue):
             raise InvalidArgumentError(
                 f"task_queue {queue!r} is not a valid queue name",
@@ -1031,6 +1036,7 @@ class Scheduler:
         return [views.task_message(a, e, self.heartbeat_seconds) for a, e in leased]
 
     async def heartbeat(self, request: pb.HeartbeatTaskRequest) -> pb.HeartbeatTaskResponse:
+        self.workers.check()
         _require_task(request.task_id, request.lease_id)
         at = now()
         expire = at + timedelta(seconds=self.lease_seconds)
@@ -1054,12 +1060,14 @@ class Scheduler:
 
     async def complete_task(self, request: pb.CompleteTaskRequest) -> None:
         """CompleteTask: one report (see :meth:`_report_all`)."""
+        self.workers.check()
         result = (await self._report_all([self._completion(request)]))[0]
         if isinstance(result, BaseException):
             raise result
 
     async def fail_task(self, request: pb.FailTaskRequest) -> pb.FailTaskResponse:
         """FailTask: one report (see :meth:`_report_all`)."""
+        self.workers.check()
         result = (await self._report_all([self._failure(request)]))[0]
         if isinstance(result, BaseException):
             raise result
@@ -1068,6 +1076,7 @@ class Scheduler:
     async def report_tasks(self, request: pb.ReportTasksRequest) -> pb.ReportTasksResponse:
         """ReportTasks: each report exactly a CompleteTask or FailTask,
         answered on its own, all submitted to the same group commit."""
+        self.workers.check()
         reports = request.reports
         if not 1 <= len(reports) <= _MAX_REPORTS:
             raise InvalidArgumentError(

@@ -14,7 +14,6 @@ from maestro.scheduler.v1 import scheduler_service_pb2 as pb
 from maestro.scheduler.v1 import scheduler_service_pb2_grpc as pb_grpc
 from maestro.services.scheduler.listing import Listing
 from maestro.services.scheduler.service import Scheduler
-from maestro.services.scheduler.workers import WorkerAccess
 
 
 class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
@@ -86,17 +85,15 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
 
 
 class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
-    """``maestro.scheduler.v1.TaskQueueService``, the worker contract, for
-    worker identities only (``workers``)."""
+    """``maestro.scheduler.v1.TaskQueueService``, the worker contract (for
+    worker identities only: ``Scheduler.workers``)."""
 
-    def __init__(self, scheduler: Scheduler, workers: WorkerAccess) -> None:
+    def __init__(self, scheduler: Scheduler) -> None:
         self._scheduler = scheduler
-        self._workers = workers
 
     async def PollTasks(
         self, request: pb.PollTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.PollTasksResponse:
-        self._workers.check(request.task_queue or "default")
         # A worker that gave up on its poll must not be handed leases it will
         # never see (they would only come back after the lease time).
         return pb.PollTasksResponse(
@@ -106,24 +103,20 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
     async def HeartbeatTask(
         self, request: pb.HeartbeatTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.HeartbeatTaskResponse:
-        self._workers.check()
         return await self._scheduler.heartbeat(request)
 
     async def CompleteTask(
         self, request: pb.CompleteTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompleteTaskResponse:
-        self._workers.check()
         await self._scheduler.complete_task(request)
         return pb.CompleteTaskResponse()
 
     async def FailTask(
         self, request: pb.FailTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.FailTaskResponse:
-        self._workers.check()
         return await self._scheduler.fail_task(request)
 
     async def ReportTasks(
         self, request: pb.ReportTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportTasksResponse:
-        self._workers.check()
         return await self._scheduler.report_tasks(request)

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from maestro.services.executor.handlers.api import HandlerError, TaskContext
-from maestro.services.executor.secrets import reference, resolve_references
+from maestro.services.executor.secrets import names_secret, reference, resolve_references
 
 MAX_BODY_BYTES = 1024 * 1024
 """Response bodies are cut here."""
@@ -116,17 +116,6 @@ def _merged_headers(configured: Any, given: Any, *, with_secrets: bool) -> dict[
             )
     merged.pop(IDEMPOTENCY_HEADER.lower(), None)
     return dict(merged.values())
-
-
-def _names_secret(value: Any) -> bool:
-    """Whether ``value`` holds a ``secret://`` reference at any depth."""
-    if reference(value) is not None:
-        return True
-    if isinstance(value, Mapping):
-        return any(_names_secret(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_names_secret(v) for v in value)
-    return False
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -246,7 +235,7 @@ class HttpHandler:
         return output
 
     def _request(self, ctx: TaskContext) -> _Request:
-        with_secrets = _names_secret(ctx.config)
+        with_secrets = names_secret(ctx.config)
         config = resolve_references(dict(ctx.config), ctx.secret)
         given = {
             k: ctx.input[k] if ctx.input.get(k) is not None else config.get(k) for k in _FIELDS
